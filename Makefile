@@ -1,0 +1,47 @@
+# meshota build. Every target works on a fresh machine with Go installed:
+# modules come from the Go module proxy, tools are built from it.
+
+GO        ?= go
+BIN       := bin/meshota
+PKGS      := ./...
+FUZZTIME  ?= 10s
+BENCHTIME ?= 1x
+STATICCHECK_VERSION ?= 2025.1.1
+
+.PHONY: all build test vet race unit bench fuzz demo lint clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -o $(BIN) ./cmd/meshota
+
+# vet, then every test with the race detector.
+test: vet
+	$(GO) test -race -timeout 25m $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+# Benchmarks print ratios against baselines measured in the same run.
+# BENCH_QUICK=1 uses smaller inputs for a fast check.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 15m $(PKGS)
+
+# Runs every fuzz target of every package for FUZZTIME each.
+fuzz:
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+demo: build
+	./$(BIN) demo
+
+lint: vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
+
+clean:
+	rm -rf bin
