@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := bin/meshota
 PKGS      := ./...
 FUZZTIME  ?= 10s
-BENCHTIME ?= 1x
+BENCHTIME ?= 1s
 STATICCHECK_VERSION ?= 2025.1.1
 
 .PHONY: all build test vet race unit bench fuzz demo lint clean
