@@ -6,7 +6,7 @@ BIN       := bin/meshota
 PKGS      := ./...
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
-STATICCHECK_VERSION ?= 2025.1.1
+STATICCHECK_VERSION ?= v0.8.2
 
 .PHONY: all build test vet race unit bench fuzz demo lint clean
 
