@@ -1,0 +1,86 @@
+package statefile
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/meshota/meshota/protocol/codec"
+)
+
+var (
+	// ErrNotFound means no state was saved yet.
+	ErrNotFound = errors.New("statefile: no saved state")
+	// ErrCorrupt means the file exists but fails its checksum or does not
+	// decode: it must be rebuilt, never trusted.
+	ErrCorrupt = errors.New("statefile: corrupt state file")
+)
+
+// MaxSize bounds what Load reads.
+const MaxSize = 16 << 20
+
+// Save writes v to path atomically and durably.
+func Save(path string, v any) error {
+	data, err := codec.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("statefile: encode %s: %w", path, err)
+	}
+	sum := sha256.Sum256(data)
+	data = append(data, sum[:]...)
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("statefile: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // after a successful rename this fails harmlessly
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("statefile: write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("statefile: sync %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("statefile: close %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("statefile: replace %s: %w", path, err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("statefile: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("statefile: sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Load reads what Save wrote into v.
+func Load(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %s", ErrNotFound, path)
+	}
+	if err != nil {
+		return fmt.Errorf("statefile: %w", err)
+	}
+	if len(data) < sha256.Size || len(data) > MaxSize {
+		return fmt.Errorf("%w: %s has %d bytes", ErrCorrupt, path, len(data))
+	}
+	body, sum := data[:len(data)-sha256.Size], data[len(data)-sha256.Size:]
+	if got := sha256.Sum256(body); !bytes.Equal(got[:], sum) {
+		return fmt.Errorf("%w: %s fails its checksum", ErrCorrupt, path)
+	}
+	if err := codec.Unmarshal(body, v, codec.Limits{MaxBytes: MaxSize, MaxElements: 1 << 20}); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+	}
+	return nil
+}
