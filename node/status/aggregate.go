@@ -1,0 +1,129 @@
+package status
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Device states as reported by agents.
+const (
+	StateDownloading = "downloading"
+	StateInstalled   = "installed"
+	StateFailed      = "failed"
+	StateRolledBack  = "rolled-back"
+)
+
+// Report is one device's latest validated status.
+type Report struct {
+	DeviceID  string        `json:"device_id"`
+	Channel   string        `json:"channel"`
+	Sequence  uint64        `json:"sequence"`
+	Version   string        `json:"version"`
+	State     string        `json:"state"`
+	Error     string        `json:"error,omitempty"`
+	BytesLAN  uint64        `json:"bytes_lan"`  // received from peers on the device's LAN
+	BytesPeer uint64        `json:"bytes_peer"` // received from other peers
+	BytesSeed uint64        `json:"bytes_seed"` // received from the seed
+	Duration  time.Duration `json:"duration_ns"`
+	Time      time.Time     `json:"time"` // when the device made the report
+}
+
+// VersionSummary counts the devices of one channel at one version.
+type VersionSummary struct {
+	Sequence uint64         `json:"sequence"`
+	Version  string         `json:"version"`
+	Devices  map[string]int `json:"devices"` // by state
+}
+
+// ChannelSummary is one channel's rollout progress.
+type ChannelSummary struct {
+	Channel   string           `json:"channel"`
+	Versions  []VersionSummary `json:"versions"` // newest sequence first
+	BytesSeed uint64           `json:"bytes_seed"`
+	BytesLAN  uint64           `json:"bytes_lan"`
+	BytesPeer uint64           `json:"bytes_peer"`
+	Failures  []Report         `json:"failures,omitempty"` // failed and rolled back devices
+}
+
+// Snapshot is what /api/status returns.
+type Snapshot struct {
+	Channels        []ChannelSummary `json:"channels"`
+	SeedBytesServed uint64           `json:"seed_bytes_served"`
+	Devices         int              `json:"devices"`
+}
+
+// Aggregator keeps the newest report of every device.
+type Aggregator struct {
+	mu     sync.Mutex
+	latest map[string]Report // by device ID
+	served func() uint64     // bytes the seed's exchange served; may be nil
+}
+
+// NewAggregator returns an empty aggregator. served, if not nil, reports the
+// seed's own count of bytes served, shown beside what devices report.
+func NewAggregator(served func() uint64) *Aggregator {
+	return &Aggregator{latest: map[string]Report{}, served: served}
+}
+
+// Add records r unless the device already reported something newer (gossip
+// may deliver reports out of order). It reports whether r was kept.
+func (a *Aggregator) Add(r Report) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if old, ok := a.latest[r.DeviceID]; ok && !newer(r, old) {
+		return false
+	}
+	a.latest[r.DeviceID] = r
+	return true
+}
+
+func newer(r, old Report) bool {
+	if r.Sequence != old.Sequence {
+		return r.Sequence > old.Sequence || r.Time.After(old.Time)
+	}
+	return r.Time.After(old.Time)
+}
+
+// Snapshot summarises the reports.
+func (a *Aggregator) Snapshot() Snapshot {
+	a.mu.Lock()
+	reports := make([]Report, 0, len(a.latest))
+	for _, r := range a.latest {
+		reports = append(reports, r)
+	}
+	a.mu.Unlock()
+	slices.SortFunc(reports, func(x, y Report) int { return cmp.Compare(x.DeviceID, y.DeviceID) })
+
+	byChannel := map[string]*ChannelSummary{}
+	for _, r := range reports {
+		cs := byChannel[r.Channel]
+		if cs == nil {
+			cs = &ChannelSummary{Channel: r.Channel}
+			byChannel[r.Channel] = cs
+		}
+		i := slices.IndexFunc(cs.Versions, func(v VersionSummary) bool { return v.Sequence == r.Sequence })
+		if i < 0 {
+			cs.Versions = append(cs.Versions, VersionSummary{Sequence: r.Sequence, Version: r.Version, Devices: map[string]int{}})
+			i = len(cs.Versions) - 1
+		}
+		cs.Versions[i].Devices[r.State]++
+		cs.BytesSeed += r.BytesSeed
+		cs.BytesLAN += r.BytesLAN
+		cs.BytesPeer += r.BytesPeer
+		if r.State == StateFailed || r.State == StateRolledBack {
+			cs.Failures = append(cs.Failures, r)
+		}
+	}
+	snap := Snapshot{Devices: len(reports), Channels: []ChannelSummary{}}
+	for _, cs := range byChannel {
+		slices.SortFunc(cs.Versions, func(x, y VersionSummary) int { return cmp.Compare(y.Sequence, x.Sequence) })
+		snap.Channels = append(snap.Channels, *cs)
+	}
+	slices.SortFunc(snap.Channels, func(x, y ChannelSummary) int { return cmp.Compare(x.Channel, y.Channel) })
+	if a.served != nil {
+		snap.SeedBytesServed = a.served()
+	}
+	return snap
+}
