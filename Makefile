@@ -8,7 +8,7 @@ FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build test vet race unit bench fuzz demo lint clean
+.PHONY: all build test vet netdeps bench fuzz demo lint clean
 
 all: build
 
@@ -16,11 +16,21 @@ build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/meshota
 
 # vet, then every test with the race detector.
-test: vet
+test: vet netdeps
 	$(GO) test -race -timeout 25m $(PKGS)
 
 vet:
 	$(GO) vet $(PKGS)
+
+# The network-namespace tests (node/netlab and its users) shape links with
+# tc (iproute2) and drop packets with nftables. Install what is missing when
+# root; without root those tests skip and say why.
+netdeps:
+	@if [ "$$(id -u)" = 0 ] && ! command -v nft >/dev/null 2>&1; then \
+	  echo "installing nftables for the network-namespace tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables iproute2) >/dev/null || \
+	    echo "warning: could not install nftables; loss tests will fail"; \
+	fi
 
 # Benchmarks print ratios against baselines measured in the same run.
 # BENCH_QUICK=1 uses smaller inputs for a fast check.

@@ -1,0 +1,197 @@
+package netlab
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The test binary doubles as the program run inside namespaces:
+// NETLAB_HELPER=sink listens and counts bytes; =send connects and sends.
+func TestMain(m *testing.M) {
+	switch os.Getenv("NETLAB_HELPER") {
+	case "sink":
+		ln, err := net.Listen("tcp", os.Getenv("NETLAB_ADDR"))
+		if err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		fmt.Println("listening")
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				os.Exit(1)
+			}
+			go func() {
+				n, _ := io.Copy(io.Discard, c)
+				fmt.Fprintf(c, "%d", n)
+				c.Close()
+			}()
+		}
+	case "send":
+		n, _ := strconv.Atoi(os.Getenv("NETLAB_BYTES"))
+		d := net.Dialer{Timeout: 3 * time.Second}
+		c, err := d.Dial("tcp", os.Getenv("NETLAB_ADDR"))
+		if err != nil {
+			fmt.Println("dial:", err)
+			os.Exit(2)
+		}
+		start := time.Now()
+		if _, err := io.CopyN(c, zeroReader{}, int64(n)); err != nil {
+			fmt.Println("send:", err)
+			os.Exit(3)
+		}
+		c.(*net.TCPConn).CloseWrite()
+		ack, _ := io.ReadAll(c)
+		fmt.Printf("%s %d\n", ack, time.Since(start).Milliseconds())
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+func startSink(t *testing.T, h *Host, port int) string {
+	t.Helper()
+	addr := fmt.Sprintf("%s:%d", h.IP(), port)
+	cmd := h.Command(t.Context(), os.Args[0])
+	cmd.Env = append(os.Environ(), "NETLAB_HELPER=sink", "NETLAB_ADDR="+addr)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line := make([]byte, 10)
+	if _, err := io.ReadFull(out, line); err != nil || string(line) != "listening\n" {
+		t.Fatalf("sink did not start: %q %v", line, err)
+	}
+	return addr
+}
+
+// send transfers n bytes from h to addr and returns the bytes the sink
+// counted and the transfer time, or an error if no connection was made.
+func send(t *testing.T, h *Host, addr string, n int) (int, time.Duration, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cmd := h.Command(ctx, os.Args[0])
+	cmd.Env = append(os.Environ(), "NETLAB_HELPER=send", "NETLAB_ADDR="+addr, "NETLAB_BYTES="+strconv.Itoa(n))
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	if err := cmd.Run(); err != nil {
+		return 0, 0, fmt.Errorf("%v: %s", err, strings.TrimSpace(out.String()))
+	}
+	var got, ms int
+	if _, err := fmt.Sscanf(out.String(), "%d %d", &got, &ms); err != nil {
+		return 0, 0, fmt.Errorf("bad output %q", out.String())
+	}
+	return got, time.Duration(ms) * time.Millisecond, nil
+}
+
+func TestShapedSitesPartitionAndCleanup(t *testing.T) {
+	l := New(t)
+	s1, err := l.AddSite(SiteOptions{Uplink: 2 * Mbit, Downlink: 20 * Mbit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := l.AddSite(SiteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := l.AddHost(nil, HostOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a1, _ := l.AddHost(s1, HostOptions{})
+	a2, err := l.AddHost(s1, HostOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b1, err := l.AddHost(s2, HostOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedAddr := startSink(t, seed, 9000)
+	a2Addr := startSink(t, a2, 9000)
+	b1Addr := startSink(t, b1, 9000)
+
+	// Through the 2 Mbit/s uplink, 500 kB cannot take less than 2 s.
+	const n = 500_000
+	got, d, err := send(t, a1, seedAddr, n)
+	if err != nil || got != n {
+		t.Fatalf("site->seed: %d bytes, %v", got, err)
+	}
+	if floor := time.Duration(float64(n*8) / float64(2*Mbit) * 0.9 * float64(time.Second)); d < floor {
+		t.Fatalf("500 kB through a 2 Mbit/s uplink took %v, below the physical floor %v: shaping is not applied", d, floor)
+	}
+	t.Logf("500 kB over the 2 Mbit/s uplink: %v (%.2f Mbit/s)", d, float64(n*8)/d.Seconds()/1e6)
+	// Site to site crosses both routers.
+	if got, _, err := send(t, b1, a2Addr, 1000); err != nil || got != 1000 {
+		t.Fatalf("site2->site1: %d, %v", got, err)
+	}
+
+	if err := s1.Partition(true); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := send(t, a1, seedAddr, 1000); err == nil {
+		t.Fatal("a partitioned site reached the seed")
+	}
+	if _, _, err := send(t, a1, b1Addr, 1000); err == nil {
+		t.Fatal("a partitioned site reached another site")
+	}
+	if got, _, err := send(t, a1, a2Addr, 1000); err != nil || got != 1000 {
+		t.Fatalf("inside a partitioned site: %d, %v", got, err)
+	}
+	if err := s1.Partition(false); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := send(t, a1, seedAddr, 1000); err != nil || got != 1000 {
+		t.Fatalf("after healing: %d, %v", got, err)
+	}
+
+	id := l.id
+	l.Close()
+	out, _ := exec.Command("ip", "netns", "list").Output()
+	if strings.Contains(string(out), id) {
+		t.Fatalf("namespaces left after Close:\n%s", out)
+	}
+}
+
+func TestLossDropsPackets(t *testing.T) {
+	l := New(t)
+	s, err := l.AddSite(SiteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := l.AddHost(s, HostOptions{})
+	b, err := l.AddHost(s, HostOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SetLoss(100); err != nil {
+		t.Fatal(err)
+	}
+	addr := startSink(t, b, 9000)
+	if _, _, err := send(t, a, addr, 100); err == nil {
+		t.Fatal("100% loss let a connection through")
+	}
+	if err := b.SetLoss(5); err != nil {
+		t.Fatal(err)
+	}
+	// TCP recovers from 5% loss: every byte still arrives.
+	if got, _, err := send(t, a, addr, 2_000_000); err != nil || got != 2_000_000 {
+		t.Fatalf("5%% loss: %d bytes, %v", got, err)
+	}
+}
