@@ -17,6 +17,7 @@ import (
 	_ "github.com/ipfs/go-cid"
 	_ "github.com/ipfs/go-datastore"
 	_ "github.com/ipfs/go-ds-flatfs"
+	_ "github.com/ipld/go-car/v2"
 	_ "github.com/libp2p/go-libp2p"
 	_ "github.com/libp2p/go-libp2p-pubsub"
 	_ "github.com/libp2p/go-libp2p/p2p/discovery/mdns"
