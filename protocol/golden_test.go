@@ -14,11 +14,12 @@ var update = flag.Bool("update", false, "rewrite the golden vectors in testdata/
 // vector is one golden test vector: the exact bytes of a document (hex), and
 // for content-addressed blocks their CID. docs/PROTOCOL.md points to them.
 type vector struct {
-	Name string `json:"name"`
-	Note string `json:"note,omitempty"`
-	Hex  string `json:"hex"`
-	CID  string `json:"cid,omitempty"`
-	Want string `json:"want,omitempty"` // expected verdict: "ok" or an error sentinel's name
+	Name  string `json:"name"`
+	Note  string `json:"note,omitempty"`
+	Hex   string `json:"hex"`
+	CID   string `json:"cid,omitempty"`
+	Topic string `json:"topic,omitempty"` // channel of the topic it arrives on
+	Want  string `json:"want,omitempty"`  // expected verdict: "ok" or an error sentinel's name
 }
 
 // checkGolden compares got with testdata/name, or rewrites it under -update.
@@ -52,6 +53,19 @@ func checkGolden(t *testing.T, name string, got []vector) {
 			t.Errorf("%s: vector %q changed:\n got %+v\nwant %+v\n(if the format change is intended, run with -update and document it)", name, wantV[i].Name, got[i], wantV[i])
 		}
 	}
+}
+
+func loadVectors(t *testing.T, name string) []vector {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatalf("%v (run go test ./protocol -run Golden -update to create it)", err)
+	}
+	var vs []vector
+	if err := json.Unmarshal(data, &vs); err != nil {
+		t.Fatal(err)
+	}
+	return vs
 }
 
 func mustHex(t *testing.T, s string) []byte {
