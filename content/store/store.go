@@ -1,0 +1,230 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+
+	"github.com/ipfs/boxo/blockstore"
+	"github.com/ipfs/go-cid"
+	leveldb "github.com/ipfs/go-ds-leveldb"
+
+	"github.com/meshota/meshota/content"
+	"github.com/meshota/meshota/protocol/codec"
+)
+
+// DefaultKeep is how many releases per channel GC retains: the current one
+// and the previous one (for rollback).
+const DefaultKeep = 2
+
+// Pin names one retained release of a channel by its block list root.
+type Pin struct {
+	Channel   string  `cbor:"1,keyasint"`
+	Sequence  uint64  `cbor:"2,keyasint"`
+	BlockList cid.Cid `cbor:"3,keyasint"`
+}
+
+type pinFile struct {
+	Pins []Pin `cbor:"1,keyasint"`
+}
+
+// Store is a blockstore on disk with pins.
+type Store struct {
+	dir string
+	ds  *leveldb.Datastore
+	bs  blockstore.Blockstore
+	mu  sync.Mutex // pins and GC
+	log *slog.Logger
+}
+
+// Open opens (creating if needed) the store in dir: blocks under
+// dir/blocks, pins in dir/pins.
+func Open(dir string, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	ds, err := leveldb.NewDatastore(filepath.Join(dir, "blocks"), nil) // writes are synced
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	return &Store{dir: dir, ds: ds, bs: blockstore.NewBlockstore(ds), log: log}, nil
+}
+
+// Blockstore returns the boxo blockstore, for content and for bitswap.
+func (s *Store) Blockstore() blockstore.Blockstore { return s.bs }
+
+// Close closes the datastore.
+func (s *Store) Close() error { return s.ds.Close() }
+
+func (s *Store) pinPath() string { return filepath.Join(s.dir, "pins") }
+
+// Pins returns the current pins.
+func (s *Store) Pins() ([]Pin, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.readPins()
+}
+
+func (s *Store) readPins() ([]Pin, error) {
+	data, err := os.ReadFile(s.pinPath())
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrPins, err)
+	}
+	var f pinFile
+	if err := codec.Unmarshal(data, &f, codec.Limits{MaxBytes: 16 << 20, MaxElements: 1 << 16}); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrPins, err)
+	}
+	return f.Pins, nil
+}
+
+func (s *Store) writePins(pins []Pin) error {
+	slices.SortFunc(pins, func(a, b Pin) int {
+		if a.Channel != b.Channel {
+			if a.Channel < b.Channel {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a.Sequence, b.Sequence)
+	})
+	data, err := codec.Marshal(&pinFile{Pins: pins})
+	if err != nil {
+		return err
+	}
+	tmp := s.pinPath() + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("write pins: %w", err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, s.pinPath())
+	}
+	if err != nil {
+		return fmt.Errorf("write pins: %w", err)
+	}
+	if d, err := os.Open(s.dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// Pin retains the release whose block list root is p.BlockList. The block
+// list must already be in the store (publish or fetch it first).
+func (s *Store) Pin(ctx context.Context, p Pin) error {
+	if _, err := content.ReadBlockList(ctx, s.bs, p.BlockList); err != nil {
+		return fmt.Errorf("pin %s #%d: %w", p.Channel, p.Sequence, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pins, err := s.readPins()
+	if err != nil {
+		return err
+	}
+	pins = slices.DeleteFunc(pins, func(q Pin) bool { return q.Channel == p.Channel && q.Sequence == p.Sequence })
+	return s.writePins(append(pins, p))
+}
+
+// Unpin drops the pin of a channel's release.
+func (s *Store) Unpin(channel string, seq uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pins, err := s.readPins()
+	if err != nil {
+		return err
+	}
+	n := len(pins)
+	pins = slices.DeleteFunc(pins, func(q Pin) bool { return q.Channel == channel && q.Sequence == seq })
+	if len(pins) == n {
+		return fmt.Errorf("%w: %s #%d", ErrNotPinned, channel, seq)
+	}
+	return s.writePins(pins)
+}
+
+// GCStats says what GC did.
+type GCStats struct {
+	Unpinned      int // pins dropped by the keep policy
+	Kept, Removed int // blocks
+}
+
+// GC drops all but the keep highest-sequence pins of each channel (keep <= 0
+// means DefaultKeep), then deletes every block that no remaining pin's block
+// list names. A pin whose block list cannot be read stops GC with an error
+// rather than deleting blocks it might need.
+func (s *Store) GC(ctx context.Context, keep int) (GCStats, error) {
+	var st GCStats
+	if keep <= 0 {
+		keep = DefaultKeep
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pins, err := s.readPins()
+	if err != nil {
+		return st, err
+	}
+	perChannel := map[string]int{}
+	var kept []Pin
+	for i := len(pins) - 1; i >= 0; i-- { // sorted by channel, then sequence
+		if perChannel[pins[i].Channel] < keep {
+			perChannel[pins[i].Channel]++
+			kept = append(kept, pins[i])
+		}
+	}
+	st.Unpinned = len(pins) - len(kept)
+	live := map[cid.Cid]struct{}{}
+	for _, p := range kept {
+		l, err := content.ReadBlockList(ctx, s.bs, p.BlockList)
+		if err != nil {
+			return st, fmt.Errorf("gc: pinned %s #%d: %w; nothing deleted", p.Channel, p.Sequence, err)
+		}
+		for _, c := range l.All() {
+			live[c] = struct{}{}
+		}
+	}
+	if st.Unpinned > 0 {
+		if err := s.writePins(kept); err != nil {
+			return st, err
+		}
+	}
+	keys, err := s.bs.AllKeysChan(ctx)
+	if err != nil {
+		return st, fmt.Errorf("gc: %w", err)
+	}
+	var dead []cid.Cid
+	for c := range keys {
+		if _, ok := live[c]; ok {
+			st.Kept++
+		} else {
+			dead = append(dead, c)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return st, err
+	}
+	for _, c := range dead {
+		if err := s.bs.DeleteBlock(ctx, c); err != nil {
+			return st, fmt.Errorf("gc: delete %s: %w", c, err)
+		}
+		st.Removed++
+	}
+	s.log.InfoContext(ctx, "garbage collected", "kept", st.Kept, "removed", st.Removed, "unpinned", st.Unpinned)
+	return st, nil
+}
