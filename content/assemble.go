@@ -92,7 +92,6 @@ func Assemble(ctx context.Context, bs BlockStore, src BlockSource, x *Index, sta
 	}
 	st.Skipped = int(done)
 
-	const saveEvery = 64 << 20
 	var sinceSave uint64
 	for i := done; i < uint64(len(x.Entries)); i++ {
 		if err := ctx.Err(); err != nil {
@@ -120,7 +119,7 @@ func Assemble(ctx context.Context, bs BlockStore, src BlockSource, x *Index, sta
 			}
 			sinceSave += n + 4096
 		}
-		if sinceSave >= saveEvery {
+		if sinceSave >= progressEvery {
 			if err := saveProgress(progPath, id, i+1); err != nil {
 				return st, err
 			}
@@ -218,6 +217,10 @@ func writeFile(ctx context.Context, f *fetcher, x *Index, e *Entry, dst string, 
 	}
 	return written, out.Close()
 }
+
+// progressEvery is how many bytes (files count 4 KiB extra each) are written
+// between two progress saves; each save syncs the file system.
+var progressEvery uint64 = 64 << 20
 
 // indexID identifies an index for the progress file.
 func indexID(x *Index) [32]byte {

@@ -49,11 +49,11 @@ func (s *countingSource) GetBlocks(ctx context.Context, cids []cid.Cid) <-chan b
 	go func() {
 		defer close(out)
 		for b := range in {
-			s.mu.Lock()
-			s.got[b.Cid()]++
-			s.mu.Unlock()
 			select {
-			case out <- b:
+			case out <- b: // counted only once delivered to the caller
+				s.mu.Lock()
+				s.got[b.Cid()]++
+				s.mu.Unlock()
 			case <-ctx.Done():
 				for range in {
 				}

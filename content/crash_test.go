@@ -1,0 +1,141 @@
+package content
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"testing"
+
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+)
+
+// cancelAfter cancels the assembly after it has delivered n blocks.
+type cancelAfter struct {
+	src    BlockSource
+	n      atomic.Int64
+	cancel context.CancelFunc
+}
+
+func (s *cancelAfter) GetBlocks(ctx context.Context, cids []cid.Cid) <-chan blocks.Block {
+	in := s.src.GetBlocks(ctx, cids)
+	out := make(chan blocks.Block)
+	go func() {
+		defer close(out)
+		for b := range in {
+			if s.n.Add(-1) < 0 {
+				s.cancel()
+			}
+			select {
+			case out <- b:
+			case <-ctx.Done():
+				for range in {
+				}
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// TestResumeAfterCancel interrupts assembly at random points until it
+// completes and checks that no block was ever fetched twice and the staged
+// tree is the release.
+func TestResumeAfterCancel(t *testing.T) {
+	for _, every := range []uint64{1, 64 << 20} { // progress after each entry, and rarely
+		t.Run("progressEvery="+strconv.FormatUint(every, 10), func(t *testing.T) {
+			old := progressEvery
+			progressEvery = every
+			defer func() { progressEvery = old }()
+			ctx := context.Background()
+			r := rand.New(rand.NewPCG(13, every))
+			nodes := []node{{path: "d", dir: true, mode: 0o555}}
+			for i := range 12 {
+				nodes = append(nodes, node{path: "d/f" + strconv.Itoa(i), data: randBytes(r, r.IntN(4*MaxChunkSize)), mode: 0o640})
+			}
+			dir := t.TempDir()
+			src := filepath.Join(dir, "src")
+			writeTree(t, src, nodes)
+			pub := memStore()
+			rel := publishTree(t, ctx, pub, src, nil)
+			dev := memStore()
+			counting := newCounting(StoreSource{pub})
+			x, err := OpenIndex(ctx, dev, counting, rel.IndexRoot, &rel.Key, testChannel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			staging := filepath.Join(dir, "stage")
+			interrupted := 0
+			for attempt := 0; ; attempt++ {
+				if attempt > 200 {
+					t.Fatal("assembly never completed")
+				}
+				actx, cancel := context.WithCancel(ctx)
+				cs := &cancelAfter{src: StoreSource{pub}, cancel: cancel}
+				cs.n.Store(int64(r.IntN(6)))
+				counting.src = cs
+				_, err := Assemble(actx, dev, counting, x, staging, AssembleOptions{Window: 3})
+				cancel()
+				if err == nil {
+					break
+				}
+				if !errors.Is(err, context.Canceled) {
+					t.Fatalf("attempt %d: %v", attempt, err)
+				}
+				interrupted++
+			}
+			if interrupted < 3 {
+				t.Errorf("only %d interruptions; the test did not exercise resume", interrupted)
+			}
+			for c, n := range counting.got {
+				if n != 1 {
+					t.Errorf("block %s fetched %d times", c, n)
+				}
+			}
+			if err := VerifyStaged(ctx, x, staging); err != nil {
+				t.Fatal(err)
+			}
+			compareTrees(t, src, staging)
+		})
+	}
+}
+
+func TestVerifyStagedDetects(t *testing.T) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(15, 16))
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	writeTree(t, src, []node{{path: "d", dir: true}, {path: "d/f", data: randBytes(r, 300_000)}, {path: "l", target: "d/f"}})
+	pub := memStore()
+	rel := publishTree(t, ctx, pub, src, nil)
+	tests := []struct {
+		name string
+		edit func(staging string) error
+	}{
+		{"byte changed", func(s string) error { return flipByte(filepath.Join(s, "d/f"), 200_000) }},
+		{"extra file", func(s string) error { return writeFileMode(filepath.Join(s, "d/extra"), 0o644) }},
+		{"mode changed", func(s string) error { return chmod(filepath.Join(s, "d/f"), 0o600) }},
+		{"link retargeted", func(s string) error { return relink(filepath.Join(s, "l"), "d") }},
+		{"file removed", func(s string) error { return remove(filepath.Join(s, "d/f")) }},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			staging := filepath.Join(dir, "stage"+strconv.Itoa(i))
+			if _, err := Assemble(ctx, memStore(), StoreSource{pub}, rel.Index, staging, AssembleOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := VerifyStaged(ctx, rel.Index, staging); err != nil {
+				t.Fatalf("fresh staging: %v", err)
+			}
+			if err := tc.edit(staging); err != nil {
+				t.Fatal(err)
+			}
+			if err := VerifyStaged(ctx, rel.Index, staging); !errors.Is(err, ErrStagingIncomplete) {
+				t.Fatalf("VerifyStaged = %v, want ErrStagingIncomplete", err)
+			}
+		})
+	}
+}
