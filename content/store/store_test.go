@@ -1,0 +1,208 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+
+	"github.com/meshota/meshota/content"
+	"github.com/meshota/meshota/crypto"
+)
+
+const channel = "meshota/test/store"
+
+var secret = crypto.ChannelSecret{42}
+
+func randBytes(r *rand.Rand, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+func openStore(t testing.TB, dir string) *Store {
+	t.Helper()
+	s, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// publishFiles writes files into a fresh source tree and publishes it.
+func publishFiles(t testing.TB, s *Store, files map[string][]byte) *content.Release {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "src")
+	os.MkdirAll(src, 0o755)
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(src, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rel, err := content.Publish(context.Background(), s.Blockstore(), content.PublishOptions{Channel: channel, Secret: &secret, Source: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rel
+}
+
+func allKeys(t testing.TB, s *Store) map[cid.Cid]bool {
+	t.Helper()
+	ch, err := s.Blockstore().AllKeysChan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[cid.Cid]bool{}
+	for c := range ch {
+		out[c] = true
+	}
+	return out
+}
+
+func TestPinAndGC(t *testing.T) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(1, 1))
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	shared := randBytes(r, 600_000)
+	var rels []*content.Release
+	for i := range 3 {
+		rel := publishFiles(t, s, map[string][]byte{"shared": shared, "own": randBytes(r, 300_000+i)})
+		rels = append(rels, rel)
+		if err := s.Pin(ctx, Pin{Channel: channel, Sequence: uint64(i + 1), BlockList: rel.BlockListRoot}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stray := blocks.NewBlock([]byte("not in any release"))
+	s.Blockstore().Put(ctx, stray)
+	lists := make([]*content.BlockList, 3)
+	for i, rel := range rels {
+		l, err := content.ReadBlockList(ctx, s.Blockstore(), rel.BlockListRoot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lists[i] = l
+	}
+	before := allKeys(t, s)
+	st, err := s.GC(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := allKeys(t, s)
+	if st.Unpinned != 1 {
+		t.Errorf("unpinned %d, want 1 (keep current and previous)", st.Unpinned)
+	}
+	keep := map[cid.Cid]bool{}
+	for _, l := range lists[1:] {
+		for _, c := range l.All() {
+			keep[c] = true
+			if !after[c] {
+				t.Errorf("GC removed %s of a retained release", c)
+			}
+		}
+	}
+	removed := 0
+	for c := range before {
+		if !keep[c] {
+			removed++
+			if after[c] {
+				t.Errorf("GC kept %s, which no retained release needs", c)
+			}
+		}
+	}
+	if removed != st.Removed || removed < 3 {
+		t.Errorf("GC removed %d blocks, expected %d (and at least release 1's own blocks and the stray)", st.Removed, removed)
+	}
+	pins, _ := s.Pins()
+	if len(pins) != 2 || pins[0].Sequence != 2 || pins[1].Sequence != 3 {
+		t.Errorf("pins after GC = %+v", pins)
+	}
+	// Release 3 still assembles from the store alone.
+	x, err := content.OpenIndex(ctx, s.Blockstore(), content.StoreSource{Getter: s.Blockstore()}, rels[2].IndexRoot, &rels[2].Key, channel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := content.Assemble(ctx, s.Blockstore(), content.StoreSource{Getter: s.Blockstore()}, x, filepath.Join(t.TempDir(), "stage"), content.AssembleOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestGCRefusesWithoutBlockList(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	rel := publishFiles(t, s, map[string][]byte{"f": randBytes(rand.New(rand.NewPCG(2, 2)), 100_000)})
+	if err := s.Pin(ctx, Pin{Channel: channel, Sequence: 1, BlockList: rel.BlockListRoot}); err != nil {
+		t.Fatal(err)
+	}
+	n := len(allKeys(t, s))
+	s.Blockstore().DeleteBlock(ctx, rel.BlockListRoot)
+	if _, err := s.GC(ctx, 0); !errors.Is(err, content.ErrBlockMissing) {
+		t.Fatalf("GC = %v, want ErrBlockMissing", err)
+	}
+	if got := len(allKeys(t, s)); got != n-1 {
+		t.Errorf("GC deleted blocks although a pinned block list was missing (%d -> %d)", n-1, got)
+	}
+	if err := s.Unpin(channel, 7); !errors.Is(err, ErrNotPinned) {
+		t.Errorf("Unpin of unknown = %v", err)
+	}
+}
+
+func TestReopenKeepsBlocksAndPins(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	rel := publishFiles(t, s, map[string][]byte{"f": randBytes(rand.New(rand.NewPCG(3, 3)), 700_000)})
+	s.Pin(ctx, Pin{Channel: channel, Sequence: 1, BlockList: rel.BlockListRoot})
+	s.Close()
+	s = openStore(t, dir)
+	defer s.Close()
+	if pins, err := s.Pins(); err != nil || len(pins) != 1 {
+		t.Fatalf("pins after reopen = %v, %v", pins, err)
+	}
+	l, err := content.ReadBlockList(ctx, s.Blockstore(), rel.BlockListRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range l.All() {
+		if has, _ := s.Blockstore().Has(ctx, c); !has {
+			t.Errorf("block %s lost across reopen", c)
+		}
+	}
+}
+
+// countingSource records every block it delivers.
+type countingSource struct {
+	src content.BlockSource
+	mu  sync.Mutex
+	got map[cid.Cid]int
+}
+
+func (s *countingSource) GetBlocks(ctx context.Context, cids []cid.Cid) <-chan blocks.Block {
+	in := s.src.GetBlocks(ctx, cids)
+	out := make(chan blocks.Block)
+	go func() {
+		defer close(out)
+		for b := range in {
+			select {
+			case out <- b:
+				s.mu.Lock()
+				s.got[b.Cid()]++
+				s.mu.Unlock()
+			case <-ctx.Done():
+				for range in {
+				}
+				return
+			}
+		}
+	}()
+	return out
+}
