@@ -14,7 +14,6 @@ import (
 	"syscall"
 
 	"github.com/ipfs/go-cid"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/meshota/meshota/crypto"
 )
@@ -22,7 +21,7 @@ import (
 // AssembleOptions tune Assemble; the zero value is fine.
 type AssembleOptions struct {
 	// Window is how many chunks are requested from the source per
-	// GetBlocks call and decrypted in parallel; 0 means 16. Memory is about
+	// GetBlocks call and decrypted in parallel; 0 means 8. Memory is about
 	// 2 × Window × MaxChunkSize.
 	Window int
 	// Workers bounds parallel verification and decryption; 0 means GOMAXPROCS.
@@ -54,7 +53,7 @@ func Assemble(ctx context.Context, bs BlockStore, src BlockSource, x *Index, sta
 	}
 	window := opt.Window
 	if window <= 0 {
-		window = 16
+		window = 8
 	}
 	workers := opt.Workers
 	if workers <= 0 {
@@ -64,7 +63,8 @@ func Assemble(ctx context.Context, bs BlockStore, src BlockSource, x *Index, sta
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	f := &fetcher{store: bs, source: src}
+	f := newFetcher(bs, src)
+	bufs := make([][]byte, window) // plaintext buffers, reused across windows
 	defer func() { st.Fetched, st.FetchedBytes = f.fetched.Load(), f.bytes.Load() }()
 
 	id := indexID(x)
@@ -112,7 +112,7 @@ func Assemble(ctx context.Context, bs BlockStore, src BlockSource, x *Index, sta
 				return st, fmt.Errorf("staging: %w", err)
 			}
 		case TypeFile:
-			n, err := writeFile(ctx, f, x, e, dst, window, workers)
+			n, err := writeFile(ctx, f, x, e, dst, window, workers, &bufs)
 			st.Written += n
 			if err != nil {
 				return st, fmt.Errorf("assemble %s: %w", e.Path, err)
@@ -163,7 +163,7 @@ func clearPath(dst string, t EntryType) error {
 // writeFile assembles one file window by window: fetch the window's missing
 // blocks in one GetBlocks call, verify and decrypt them in parallel, write
 // them in order.
-func writeFile(ctx context.Context, f *fetcher, x *Index, e *Entry, dst string, window, workers int) (uint64, error) {
+func writeFile(ctx context.Context, f *fetcher, x *Index, e *Entry, dst string, window, workers int, bufs *[][]byte) (uint64, error) {
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return 0, fmt.Errorf("staging: %w", err)
@@ -171,7 +171,6 @@ func writeFile(ctx context.Context, f *fetcher, x *Index, e *Entry, dst string, 
 	defer out.Close()
 	chunks := x.FileChunks(e)
 	var written uint64
-	plain := make([][]byte, window)
 	cids := make([]cid.Cid, 0, window)
 	for start := 0; start < len(chunks); start += window {
 		win := chunks[start:min(start+window, len(chunks))]
@@ -179,37 +178,26 @@ func writeFile(ctx context.Context, f *fetcher, x *Index, e *Entry, dst string, 
 		for _, c := range win {
 			cids = append(cids, c.CID)
 		}
-		if err := f.ensure(ctx, cids); err != nil {
-			return written, err
-		}
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(workers)
-		for j := range win {
-			g.Go(func() error {
-				c := &win[j]
-				ct, err := f.load(gctx, c.CID)
-				if err != nil {
-					return err
-				}
-				pt, err := crypto.OpenChunk(plain[j][:0], &c.Key, x.Channel, ct, c.Hash)
-				if err != nil {
-					return &BlockError{CID: c.CID, Err: fmt.Errorf("%w: %w", ErrChunkCorrupt, err)}
-				}
-				if len(pt) != int(c.Len) {
-					return &BlockError{CID: c.CID, Err: fmt.Errorf("%w: %d bytes, index says %d", ErrChunkCorrupt, len(pt), c.Len)}
-				}
-				plain[j] = pt
-				return nil
-			})
-		}
-		if err := g.Wait(); err != nil {
+		err := f.window(ctx, cids, workers, func(j int, ct []byte) error {
+			c := &win[j]
+			pt, err := crypto.OpenChunk((*bufs)[j][:0], &c.Key, x.Channel, ct, c.Hash)
+			if err != nil {
+				return &BlockError{CID: c.CID, Err: fmt.Errorf("%w: %w", ErrChunkCorrupt, err)}
+			}
+			if len(pt) != int(c.Len) {
+				return &BlockError{CID: c.CID, Err: fmt.Errorf("%w: %d bytes, index says %d", ErrChunkCorrupt, len(pt), c.Len)}
+			}
+			(*bufs)[j] = pt
+			return nil
+		})
+		if err != nil {
 			return written, err
 		}
 		for j := range win {
-			if _, err := out.Write(plain[j]); err != nil {
+			if _, err := out.Write((*bufs)[j]); err != nil {
 				return written, fmt.Errorf("staging: %w", err)
 			}
-			written += uint64(len(plain[j]))
+			written += uint64(len((*bufs)[j]))
 		}
 	}
 	if err := out.Chmod(fs.FileMode(e.Mode)); err != nil {

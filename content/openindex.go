@@ -13,7 +13,7 @@ import (
 // validates the release index rooted at root. A wrong key or channel gives
 // ErrIndexKey; an inconsistent index gives ErrIndexMalformed.
 func OpenIndex(ctx context.Context, bs BlockStore, src BlockSource, root cid.Cid, key *crypto.SymmetricKey, channel string) (*Index, error) {
-	f := &fetcher{store: bs, source: src}
+	f := newFetcher(bs, src)
 	if err := f.ensure(ctx, []cid.Cid{root}); err != nil {
 		return nil, fmt.Errorf("index root: %w", err)
 	}

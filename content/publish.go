@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"sync"
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
@@ -87,10 +88,11 @@ func Publish(ctx context.Context, bs BlockStore, opt PublishOptions) (*Release, 
 
 	x := &Index{Channel: opt.Channel}
 	var slots []*Chunk
+	w := newBatchWriter(bs)
 	walkErr := walkRelease(gctx, opt.Source, func(e Entry, abs string) error {
 		if e.Type == TypeFile && e.Size > 0 {
 			e.FirstChunk = uint64(len(slots))
-			n, size, err := chunkFile(gctx, g, abs, opt, bs, &slots)
+			n, size, err := chunkFile(gctx, g, abs, opt, w, &slots)
 			if err != nil {
 				return err
 			}
@@ -106,6 +108,9 @@ func Publish(ctx context.Context, bs BlockStore, opt PublishOptions) (*Release, 
 		return nil
 	})
 	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	if err := w.flush(ctx); err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
 	if walkErr != nil {
@@ -149,7 +154,7 @@ func Publish(ctx context.Context, bs BlockStore, opt PublishOptions) (*Release, 
 
 // chunkFile reads one file through the chunker and schedules each chunk's
 // encryption and storage on g. It returns the number of chunks and bytes.
-func chunkFile(ctx context.Context, g *errgroup.Group, abs string, opt PublishOptions, bs BlockStore, slots *[]*Chunk) (uint64, uint64, error) {
+func chunkFile(ctx context.Context, g *errgroup.Group, abs string, opt PublishOptions, w *batchWriter, slots *[]*Chunk) (uint64, uint64, error) {
 	f, err := os.Open(abs)
 	if err != nil {
 		return 0, 0, err
@@ -175,10 +180,7 @@ func chunkFile(ctx context.Context, g *errgroup.Group, abs string, opt PublishOp
 		g.Go(func() error {
 			c, b := sealChunk(opt.Secret, opt.Channel, data)
 			*slot = c
-			if err := bs.Put(ctx, b); err != nil {
-				return fmt.Errorf("store chunk: %w", err)
-			}
-			return nil
+			return w.add(ctx, b)
 		})
 	}
 }
@@ -206,4 +208,57 @@ func computeDelta(x, prev *Index) Delta {
 		}
 	}
 	return d
+}
+
+// batchWriter groups stored blocks so that a store with synced writes
+// (LevelDB) syncs once per batch rather than once per block.
+type batchWriter struct {
+	bs      BlockStore
+	many    batchPutter
+	mu      sync.Mutex
+	pending []blocks.Block
+}
+
+const writeBatch = 16 // blocks: at most 8 MiB held
+
+func newBatchWriter(bs BlockStore) *batchWriter {
+	w := &batchWriter{bs: bs}
+	w.many, _ = bs.(batchPutter)
+	return w
+}
+
+func (w *batchWriter) add(ctx context.Context, b blocks.Block) error {
+	if w.many == nil {
+		if err := w.bs.Put(ctx, b); err != nil {
+			return fmt.Errorf("store chunk: %w", err)
+		}
+		return nil
+	}
+	w.mu.Lock()
+	w.pending = append(w.pending, b)
+	var full []blocks.Block
+	if len(w.pending) >= writeBatch {
+		full, w.pending = w.pending, nil
+	}
+	w.mu.Unlock()
+	if full != nil {
+		if err := w.many.PutMany(ctx, full); err != nil {
+			return fmt.Errorf("store chunks: %w", err)
+		}
+	}
+	return nil
+}
+
+func (w *batchWriter) flush(ctx context.Context) error {
+	w.mu.Lock()
+	rest := w.pending
+	w.pending = nil
+	w.mu.Unlock()
+	if len(rest) == 0 || w.many == nil {
+		return nil
+	}
+	if err := w.many.PutMany(ctx, rest); err != nil {
+		return fmt.Errorf("store chunks: %w", err)
+	}
+	return nil
 }

@@ -1,0 +1,219 @@
+package content_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ipfs/boxo/blockstore"
+	"github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+
+	"github.com/meshota/meshota/content"
+	"github.com/meshota/meshota/content/store"
+	"github.com/meshota/meshota/crypto"
+)
+
+const benchChannel = "meshota/bench"
+
+var benchSecret = crypto.ChannelSecret{7}
+
+func quick() bool { return os.Getenv("BENCH_QUICK") == "1" }
+
+// writeRandomFile writes size pseudo-random bytes to dir/name.
+func writeRandomFile(b *testing.B, dir, name string, size int) string {
+	b.Helper()
+	os.MkdirAll(dir, 0o755)
+	p := filepath.Join(dir, name)
+	f, err := os.Create(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := rand.NewChaCha8([32]byte{1})
+	if _, err := io.CopyN(f, r, int64(size)); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	return p
+}
+
+// sha256Pass is the baseline: one SHA-256 pass over the file.
+func sha256Pass(b *testing.B, p string) time.Duration {
+	t0 := time.Now()
+	f, err := os.Open(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		b.Fatal(err)
+	}
+	h.Sum(nil)
+	return time.Since(t0)
+}
+
+type storeKind struct {
+	name string
+	open func(b *testing.B) (blockstore.Blockstore, func())
+}
+
+var storeKinds = []storeKind{
+	{"mem", func(b *testing.B) (blockstore.Blockstore, func()) {
+		return blockstore.NewBlockstore(dssync.MutexWrap(datastore.NewMapDatastore())), func() {}
+	}},
+	{"leveldb", func(b *testing.B) (blockstore.Blockstore, func()) {
+		s, err := store.Open(b.TempDir(), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s.Blockstore(), func() { s.Close() }
+	}},
+}
+
+func benchSize() int {
+	if quick() {
+		return 32 << 20
+	}
+	return 256 << 20
+}
+
+// BenchmarkPublish measures chunk + encrypt + hash + store of a 256 MiB file
+// (BENCH_QUICK=1: 32 MiB) and a plain SHA-256 pass over the same bytes in
+// the same run; x_sha256 is publish throughput over SHA-256 throughput.
+func BenchmarkPublish(b *testing.B) {
+	size := benchSize()
+	src := writeRandomFile(b, filepath.Join(b.TempDir(), "src"), "data", size)
+	for _, k := range storeKinds {
+		b.Run(k.name, func(b *testing.B) {
+			b.SetBytes(int64(size))
+			var pubT, shaT time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				bs, closeFn := k.open(b)
+				shaT += sha256Pass(b, src)
+				b.StartTimer()
+				t0 := time.Now()
+				if _, err := content.Publish(context.Background(), bs, content.PublishOptions{Channel: benchChannel, Secret: &benchSecret, Source: src}); err != nil {
+					b.Fatal(err)
+				}
+				pubT += time.Since(t0)
+				b.StopTimer()
+				closeFn()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(shaT)/float64(pubT), "x_sha256")
+			b.ReportMetric(float64(size)*float64(b.N)/shaT.Seconds()/1e6, "sha256_MB/s")
+		})
+	}
+}
+
+// BenchmarkAssemble measures OpenIndex + Assemble (fetch from a source
+// store, verify, store, decrypt, write staging) of a 256 MiB release
+// against a SHA-256 pass over the same bytes in the same run.
+func BenchmarkAssemble(b *testing.B) {
+	size := benchSize()
+	ctx := context.Background()
+	src := writeRandomFile(b, filepath.Join(b.TempDir(), "src"), "data", size)
+	for _, k := range storeKinds {
+		b.Run(k.name, func(b *testing.B) {
+			pub, closePub := k.open(b)
+			defer closePub()
+			rel, err := content.Publish(ctx, pub, content.PublishOptions{Channel: benchChannel, Secret: &benchSecret, Source: src})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(size))
+			var asmT, shaT time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				dev, closeDev := k.open(b)
+				staging := filepath.Join(b.TempDir(), "stage")
+				shaT += sha256Pass(b, src)
+				b.StartTimer()
+				t0 := time.Now()
+				x, err := content.OpenIndex(ctx, dev, content.StoreSource{Getter: pub}, rel.IndexRoot, &rel.Key, benchChannel)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := content.Assemble(ctx, dev, content.StoreSource{Getter: pub}, x, staging, content.AssembleOptions{}); err != nil {
+					b.Fatal(err)
+				}
+				asmT += time.Since(t0)
+				b.StopTimer()
+				closeDev()
+				os.RemoveAll(staging)
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(shaT)/float64(asmT), "x_sha256")
+			b.ReportMetric(float64(size)*float64(b.N)/shaT.Seconds()/1e6, "sha256_MB/s")
+		})
+	}
+}
+
+// BenchmarkAssemblePeakHeap assembles a 1 GiB release (BENCH_QUICK=1:
+// 128 MiB) between two on-disk stores and reports the peak live heap seen
+// while it ran (sampled every millisecond), target at most 64 MiB.
+func BenchmarkAssemblePeakHeap(b *testing.B) {
+	size := 1 << 30
+	if quick() {
+		size = 128 << 20
+	}
+	ctx := context.Background()
+	src := writeRandomFile(b, filepath.Join(b.TempDir(), "src"), "data", size)
+	pubS, err := store.Open(b.TempDir(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pubS.Close()
+	rel, err := content.Publish(ctx, pubS.Blockstore(), content.PublishOptions{Channel: benchChannel, Secret: &benchSecret, Source: src})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rel.Index = nil // the publisher's copy is not part of the device's heap
+	var peak uint64
+	b.SetBytes(int64(size))
+	for b.Loop() {
+		b.StopTimer()
+		devS, err := store.Open(b.TempDir(), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		staging := filepath.Join(b.TempDir(), "stage")
+		runtime.GC()
+		var stop atomic.Bool
+		done := make(chan uint64)
+		go func() {
+			var m runtime.MemStats
+			var p uint64
+			for !stop.Load() {
+				runtime.ReadMemStats(&m)
+				p = max(p, m.HeapAlloc)
+				time.Sleep(time.Millisecond)
+			}
+			done <- p
+		}()
+		b.StartTimer()
+		x, err := content.OpenIndex(ctx, devS.Blockstore(), content.StoreSource{Getter: pubS.Blockstore()}, rel.IndexRoot, &rel.Key, benchChannel)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := content.Assemble(ctx, devS.Blockstore(), content.StoreSource{Getter: pubS.Blockstore()}, x, staging, content.AssembleOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		stop.Store(true)
+		peak = max(peak, <-done)
+		devS.Close()
+		os.RemoveAll(staging)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(peak)/(1<<20), "peak_heap_MiB")
+}
