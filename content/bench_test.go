@@ -69,8 +69,15 @@ var storeKinds = []storeKind{
 	{"mem", func(b *testing.B) (blockstore.Blockstore, func()) {
 		return blockstore.NewBlockstore(dssync.MutexWrap(datastore.NewMapDatastore())), func() {}
 	}},
+	{"flat", func(b *testing.B) (blockstore.Blockstore, func()) {
+		s, err := store.Open(b.TempDir(), store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s.Blockstore(), func() { s.Close() }
+	}},
 	{"leveldb", func(b *testing.B) (blockstore.Blockstore, func()) {
-		s, err := store.Open(b.TempDir(), nil)
+		s, err := store.Open(b.TempDir(), store.Options{Backend: store.LevelDB})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -168,7 +175,7 @@ func BenchmarkAssemblePeakHeap(b *testing.B) {
 	}
 	ctx := context.Background()
 	src := writeRandomFile(b, filepath.Join(b.TempDir(), "src"), "data", size)
-	pubS, err := store.Open(b.TempDir(), nil)
+	pubS, err := store.Open(b.TempDir(), store.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -182,7 +189,7 @@ func BenchmarkAssemblePeakHeap(b *testing.B) {
 	b.SetBytes(int64(size))
 	for b.Loop() {
 		b.StopTimer()
-		devS, err := store.Open(b.TempDir(), nil)
+		devS, err := store.Open(b.TempDir(), store.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}

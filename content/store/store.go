@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -33,10 +34,27 @@ type pinFile struct {
 	Pins []Pin `cbor:"1,keyasint"`
 }
 
+// Backend selects the datastore under the blockstore.
+type Backend int
+
+const (
+	// Flat keeps one file per block (synced temp file + rename); the
+	// default, chosen by measurement (docs/CONTENT.md).
+	Flat Backend = iota
+	// LevelDB is go-ds-leveldb with synced writes, kept for comparison.
+	LevelDB
+)
+
+// Options configure Open; the zero value is the default.
+type Options struct {
+	Backend Backend
+	Logger  *slog.Logger
+}
+
 // Store is a blockstore on disk with pins.
 type Store struct {
 	dir string
-	ds  *leveldb.Datastore
+	ds  io.Closer
 	bs  blockstore.Blockstore
 	mu  sync.Mutex // pins and GC
 	log *slog.Logger
@@ -44,18 +62,29 @@ type Store struct {
 
 // Open opens (creating if needed) the store in dir: blocks under
 // dir/blocks, pins in dir/pins.
-func Open(dir string, log *slog.Logger) (*Store, error) {
+func Open(dir string, opt Options) (*Store, error) {
+	log := opt.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	ds, err := leveldb.NewDatastore(filepath.Join(dir, "blocks"), nil) // writes are synced
-	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	switch opt.Backend {
+	case Flat:
+		fd, err := openFlatDir(filepath.Join(dir, "blocks"))
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", dir, err)
+		}
+		return &Store{dir: dir, ds: fd, bs: blockstore.NewBlockstore(fd, blockstore.NoPrefix()), log: log}, nil
+	case LevelDB:
+		ldb, err := leveldb.NewDatastore(filepath.Join(dir, "leveldb"), nil) // writes are synced
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", dir, err)
+		}
+		return &Store{dir: dir, ds: ldb, bs: blockstore.NewBlockstore(ldb), log: log}, nil
 	}
-	return &Store{dir: dir, ds: ds, bs: blockstore.NewBlockstore(ds), log: log}, nil
+	return nil, fmt.Errorf("open store: unknown backend %d", opt.Backend)
 }
 
 // Blockstore returns the boxo blockstore, for content and for bitswap.

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -17,6 +18,10 @@ import (
 )
 
 const channel = "meshota/test/store"
+
+// testBackend is the backend the tests run against; TestBackends re-runs
+// the pin/GC test on every backend.
+var testBackend = Flat
 
 var secret = crypto.ChannelSecret{42}
 
@@ -30,7 +35,7 @@ func randBytes(r *rand.Rand, n int) []byte {
 
 func openStore(t testing.TB, dir string) *Store {
 	t.Helper()
-	s, err := Open(dir, nil)
+	s, err := Open(dir, Options{Backend: testBackend})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,4 +210,16 @@ func (s *countingSource) GetBlocks(ctx context.Context, cids []cid.Cid) <-chan b
 		}
 	}()
 	return out
+}
+
+func TestBackends(t *testing.T) {
+	for _, b := range []Backend{Flat, LevelDB} {
+		t.Run(strconv.Itoa(int(b)), func(t *testing.T) {
+			old := testBackend
+			testBackend = b
+			defer func() { testBackend = old }()
+			TestPinAndGC(t)
+			TestReopenKeepsBlocksAndPins(t)
+		})
+	}
 }
