@@ -16,7 +16,6 @@ func newSigningKey(t testing.TB) *crypto.SigningKey {
 	return k
 }
 
-
 // makeRoot builds and signs a trust root of the given version whose root
 // role is rootKeys (threshold rootT) and release role releaseKeys
 // (threshold relT). prevRootKeys, if set, co-sign (rotation).
