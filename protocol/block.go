@@ -29,8 +29,8 @@ func RawCID(data []byte) cid.Cid {
 }
 
 // checkContentCID accepts what meshota uses for content addresses: CIDv1,
-// codec raw or dag-cbor, SHA2-256 with a 32-byte digest.
-func checkContentCID(field string, c cid.Cid, rawOnly bool) error {
+// codec raw, SHA2-256 with a 32-byte digest.
+func checkContentCID(field string, c cid.Cid) error {
 	if !c.Defined() {
 		return fmt.Errorf("%w: %s: missing CID", ErrInvalidField, field)
 	}
@@ -38,7 +38,7 @@ func checkContentCID(field string, c cid.Cid, rawOnly bool) error {
 	if p.Version != 1 || p.MhType != mh.SHA2_256 || p.MhLength != 32 {
 		return fmt.Errorf("%w: %s: CID %s must be CIDv1 with a SHA2-256 multihash", ErrInvalidField, field, c)
 	}
-	if p.Codec != cid.Raw && (rawOnly || p.Codec != cid.DagCBOR) {
+	if p.Codec != cid.Raw {
 		return fmt.Errorf("%w: %s: CID %s has codec 0x%x, want raw (0x55)", ErrInvalidField, field, c, p.Codec)
 	}
 	return nil

@@ -125,13 +125,13 @@ func (m *Manifest) check(l Limits) error {
 	if m.BlockCount == 0 || m.BlockBytes < m.BlockCount || m.BlockBytes/m.BlockCount > l.MaxBlockSize {
 		return fmt.Errorf("%w: %d blocks cannot hold %d bytes with blocks of 1 to %d bytes", ErrInvalidField, m.BlockCount, m.BlockBytes, l.MaxBlockSize)
 	}
-	if err := checkContentCID("index", m.Index, false); err != nil {
+	if err := checkContentCID("index", m.Index); err != nil {
 		return err
 	}
-	if err := checkContentCID("block list", m.Blocks, false); err != nil {
+	if err := checkContentCID("block list", m.Blocks); err != nil {
 		return err
 	}
-	if err := checkContentCID("keyring root", m.Keyring.Root, true); err != nil {
+	if err := checkContentCID("keyring root", m.Keyring.Root); err != nil {
 		return err
 	}
 	if m.Keyring.Epoch == 0 {
