@@ -69,6 +69,7 @@ func OpenChunk(dst []byte, k *ChunkKey, channel string, ciphertext []byte, want 
 		return dst, fmt.Errorf("%w: chunk of %d bytes", ErrDecrypt, len(ciphertext))
 	}
 	if HashChunk(out[len(dst):]) != want {
+		clear(out[len(dst):]) // leave no unverified plaintext behind in dst's spare capacity
 		return dst, fmt.Errorf("%w: chunk plaintext does not match its hash", ErrDecrypt)
 	}
 	return out, nil
