@@ -56,3 +56,12 @@ func verifyInitialRootBytes(data []byte, now time.Time) (*crypto.Root, error) {
 	}
 	return crypto.VerifyInitialRoot(env, now)
 }
+
+func newDeviceKey(t testing.TB, kem crypto.KEM) *crypto.DeviceKey {
+	t.Helper()
+	k, err := crypto.GenerateDeviceKey(kem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
