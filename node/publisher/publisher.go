@@ -3,7 +3,6 @@ package publisher
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"strings"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/meshota/meshota/content/store"
