@@ -21,8 +21,9 @@ import (
 // AssembleOptions tune Assemble; the zero value is fine.
 type AssembleOptions struct {
 	// Window is how many chunks are requested from the source per
-	// GetBlocks call and decrypted in parallel; 0 means 8. Memory is about
-	// 2 × Window × MaxChunkSize.
+	// GetBlocks call and decrypted in parallel; 0 means 8. Two windows are in flight (one
+	// being written, the next being fetched and decrypted): memory is about
+	// 4 × Window × MaxChunkSize.
 	Window int
 	// Workers bounds parallel verification and decryption; 0 means GOMAXPROCS.
 	Workers int
@@ -64,7 +65,7 @@ func Assemble(ctx context.Context, bs BlockStore, src BlockSource, x *Index, sta
 		log = slog.New(slog.DiscardHandler)
 	}
 	f := newFetcher(bs, src)
-	bufs := make([][]byte, window) // plaintext buffers, reused across windows
+	bufs := [2][][]byte{make([][]byte, window), make([][]byte, window)} // plaintext, reused
 	defer func() { st.Fetched, st.FetchedBytes = f.fetched.Load(), f.bytes.Load() }()
 
 	id := indexID(x)
@@ -163,7 +164,7 @@ func clearPath(dst string, t EntryType) error {
 // writeFile assembles one file window by window: fetch the window's missing
 // blocks in one GetBlocks call, verify and decrypt them in parallel, write
 // them in order.
-func writeFile(ctx context.Context, f *fetcher, x *Index, e *Entry, dst string, window, workers int, bufs *[][]byte) (uint64, error) {
+func writeFile(ctx context.Context, f *fetcher, x *Index, e *Entry, dst string, window, workers int, bufs *[2][][]byte) (uint64, error) {
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return 0, fmt.Errorf("staging: %w", err)
@@ -171,33 +172,60 @@ func writeFile(ctx context.Context, f *fetcher, x *Index, e *Entry, dst string, 
 	defer out.Close()
 	chunks := x.FileChunks(e)
 	var written uint64
-	cids := make([]cid.Cid, 0, window)
-	for start := 0; start < len(chunks); start += window {
-		win := chunks[start:min(start+window, len(chunks))]
-		cids = cids[:0]
-		for _, c := range win {
-			cids = append(cids, c.CID)
+	nwin := (len(chunks) + window - 1) / window
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Two buffer sets: window k+1 is fetched, verified and decrypted while
+	// window k is written.
+	process := func(k int) <-chan error {
+		done := make(chan error, 1)
+		win := chunks[k*window : min((k+1)*window, len(chunks))]
+		b := bufs[k%2]
+		go func() {
+			cids := make([]cid.Cid, len(win))
+			for j, c := range win {
+				cids[j] = c.CID
+			}
+			done <- f.window(ctx, cids, workers, func(j int, ct []byte) error {
+				c := &win[j]
+				pt, err := crypto.OpenChunk(b[j][:0], &c.Key, x.Channel, ct, c.Hash)
+				if err != nil {
+					return &BlockError{CID: c.CID, Err: fmt.Errorf("%w: %w", ErrChunkCorrupt, err)}
+				}
+				if len(pt) != int(c.Len) {
+					return &BlockError{CID: c.CID, Err: fmt.Errorf("%w: %d bytes, index says %d", ErrChunkCorrupt, len(pt), c.Len)}
+				}
+				b[j] = pt
+				return nil
+			})
+		}()
+		return done
+	}
+	var next <-chan error
+	if nwin > 0 {
+		next = process(0)
+	}
+	for k := 0; k < nwin; k++ {
+		err := <-next
+		next = nil
+		if err == nil && k+1 < nwin {
+			next = process(k + 1)
 		}
-		err := f.window(ctx, cids, workers, func(j int, ct []byte) error {
-			c := &win[j]
-			pt, err := crypto.OpenChunk((*bufs)[j][:0], &c.Key, x.Channel, ct, c.Hash)
-			if err != nil {
-				return &BlockError{CID: c.CID, Err: fmt.Errorf("%w: %w", ErrChunkCorrupt, err)}
+		if err == nil {
+			for j := range min(window, len(chunks)-k*window) {
+				if _, werr := out.Write(bufs[k%2][j]); werr != nil {
+					err = fmt.Errorf("staging: %w", werr)
+					break
+				}
+				written += uint64(len(bufs[k%2][j]))
 			}
-			if len(pt) != int(c.Len) {
-				return &BlockError{CID: c.CID, Err: fmt.Errorf("%w: %d bytes, index says %d", ErrChunkCorrupt, len(pt), c.Len)}
-			}
-			(*bufs)[j] = pt
-			return nil
-		})
+		}
 		if err != nil {
-			return written, err
-		}
-		for j := range win {
-			if _, err := out.Write((*bufs)[j]); err != nil {
-				return written, fmt.Errorf("staging: %w", err)
+			cancel()
+			if next != nil {
+				<-next
 			}
-			written += uint64(len((*bufs)[j]))
+			return written, err
 		}
 	}
 	if err := out.Chmod(fs.FileMode(e.Mode)); err != nil {
