@@ -22,7 +22,7 @@ import (
 const TargetShardEntries = 64
 
 // MaxSealedEntry bounds one sealed epoch key (an HPKE encapsulation plus a
-// sealed 32-byte key: 1,136 bytes with ML-KEM-768+X25519).
+// sealed 32-byte key: 1,168 bytes with ML-KEM-768+X25519, 80 with X25519).
 const MaxSealedEntry = 2048
 
 // KeyringRoot is the document in the keyring root block.

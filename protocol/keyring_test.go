@@ -9,6 +9,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/meshota/meshota/crypto"
 	"github.com/meshota/meshota/protocol/codec"
 )
 
@@ -235,7 +236,8 @@ func TestDeviceIDText(t *testing.T) {
 // size), against the baseline of one unsharded list every device would
 // have to download.
 func BenchmarkKeyringLayout(b *testing.B) {
-	const n, sealedSize = 100_000, 1136
+	const n = 100_000
+	sealedSize := crypto.SealedKeySize(crypto.KEMMLKEM768X25519)
 	es := fakeEntries(n)
 	for i := range es {
 		es[i].Sealed = bytes.Repeat([]byte{byte(i)}, sealedSize)

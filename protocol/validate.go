@@ -28,6 +28,9 @@ func NewTrustedState(root *crypto.Root) *TrustedState {
 // does not change state: call state.Accept once the caller acts on it.
 func ValidateManifest(data []byte, state *TrustedState, topicChannel string, now time.Time, l Limits) (*Manifest, error) {
 	l = l.withDefaults()
+	if state == nil || state.Root == nil {
+		return nil, fmt.Errorf("%w: no trusted root; provision the node with one first", ErrThresholdNotMet)
+	}
 	env, err := openEnvelope(data, l.MaxManifestBytes, ManifestPayloadType)
 	if err != nil {
 		return nil, err
