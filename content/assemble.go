@@ -94,6 +94,7 @@ func Assemble(ctx context.Context, bs BlockStore, src BlockSource, x *Index, sta
 	st.Skipped = int(done)
 
 	var sinceSave uint64
+	healed := 0
 	for i := done; i < uint64(len(x.Entries)); i++ {
 		if err := ctx.Err(); err != nil {
 			return st, err
@@ -115,6 +116,14 @@ func Assemble(ctx context.Context, bs BlockStore, src BlockSource, x *Index, sta
 		case TypeFile:
 			n, err := writeFile(ctx, f, x, e, dst, window, workers, &bufs)
 			st.Written += n
+			if err != nil && healed < maxHeal && f.dropCorrupt(ctx, err) {
+				// A damaged local block (disk fault): dropped; fetch it
+				// again and redo this file.
+				log.WarnContext(ctx, "dropped a corrupt local block; fetching it again", "err", err)
+				healed++
+				i--
+				continue
+			}
 			if err != nil {
 				return st, fmt.Errorf("assemble %s: %w", e.Path, err)
 			}
@@ -233,6 +242,10 @@ func writeFile(ctx context.Context, f *fetcher, x *Index, e *Entry, dst string, 
 	}
 	return written, out.Close()
 }
+
+// maxHeal bounds how many corrupt local blocks one Assemble call drops and
+// fetches again before giving up.
+const maxHeal = 16
 
 // progressEvery is how many bytes (files count 4 KiB extra each) are written
 // between two progress saves; each save syncs the file system.

@@ -40,8 +40,9 @@ var (
 // BlockError says which block failed and why; it wraps ErrBlockMismatch,
 // ErrBlockMissing or ErrChunkCorrupt.
 type BlockError struct {
-	CID cid.Cid
-	Err error
+	CID   cid.Cid
+	Err   error
+	local bool // the block came from the local store, not the source
 }
 
 func (e *BlockError) Error() string { return fmt.Sprintf("block %s: %v", e.CID, e.Err) }

@@ -2,6 +2,7 @@ package content
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -120,9 +121,30 @@ func (f *fetcher) load(ctx context.Context, c cid.Cid) ([]byte, error) {
 		return nil, &BlockError{CID: c, Err: fmt.Errorf("%w: %w", ErrBlockMissing, err)}
 	}
 	if err := VerifyBlock(c, b.RawData()); err != nil {
+		var be *BlockError
+		if errors.As(err, &be) {
+			be.local = true
+		}
 		return nil, err
 	}
 	return b.RawData(), nil
+}
+
+// blockDeleter is implemented by boxo blockstores.
+type blockDeleter interface {
+	DeleteBlock(ctx context.Context, c cid.Cid) error
+}
+
+// dropCorrupt deletes a local block that failed verification, if err says
+// so and the store can delete, so that the next attempt fetches it again.
+// It reports whether it did.
+func (f *fetcher) dropCorrupt(ctx context.Context, err error) bool {
+	var be *BlockError
+	d, ok := f.store.(blockDeleter)
+	if !ok || !errors.As(err, &be) || !be.local || !errors.Is(err, ErrBlockMismatch) {
+		return false
+	}
+	return d.DeleteBlock(ctx, be.CID) == nil
 }
 
 // batchPutter is implemented by boxo blockstores: one synced write for many

@@ -180,7 +180,23 @@ func TestTamperedLocalStore(t *testing.T) {
 	if err := dev.Put(ctx, rawBlock{c, bad}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Assemble(ctx, dev, StoreSource{pub}, rel.Index, filepath.Join(t.TempDir(), "stage"), AssembleOptions{})
+	// The damaged local block is dropped and fetched again from the source.
+	src2 := newCounting(StoreSource{pub})
+	staging := filepath.Join(t.TempDir(), "stage")
+	if _, err := Assemble(ctx, dev, src2, rel.Index, staging, AssembleOptions{}); err != nil {
+		t.Fatalf("Assemble with a damaged local block: %v", err)
+	}
+	if src2.got[c] != 1 {
+		t.Errorf("damaged block fetched %d times, want 1", src2.got[c])
+	}
+	if err := VerifyStaged(ctx, rel.Index, staging); err != nil {
+		t.Fatal(err)
+	}
+	// With a source that serves the same damage, assembly fails with
+	// ErrBlockMismatch after a bounded number of attempts.
+	dev2 := memStore()
+	bad2 := tamperSource{StoreSource{pub}, c, func(b blocks.Block) blocks.Block { return rawBlock{c, bad} }}
+	_, err := Assemble(ctx, dev2, bad2, rel.Index, filepath.Join(t.TempDir(), "stage"), AssembleOptions{})
 	if !errors.Is(err, ErrBlockMismatch) {
 		t.Fatalf("error = %v, want ErrBlockMismatch", err)
 	}
