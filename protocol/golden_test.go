@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/meshota/meshota/crypto"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden vectors in testdata/")
@@ -128,6 +130,16 @@ func TestGoldenDocuments(t *testing.T) {
 	}
 	id := DeviceID{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}
 	vs = append(vs, vector{Name: "device-id", Note: id.String(), Hex: hex.EncodeToString(id[:])})
+	seed := make([]byte, 32)
+	for i := range seed {
+		seed[i] = byte(i + 1)
+	}
+	sk, err := crypto.SigningKeyFromSeed(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	did := DeviceIDOf(sk.Public())
+	vs = append(vs, vector{Name: "device-id-of-key", Note: "Ed25519 key from seed 01..20 (hex " + hex.EncodeToString(sk.Public().Bytes()) + ") gives " + did.String(), Hex: hex.EncodeToString(did[:])})
 	checkGolden(t, "documents.json", vs)
 
 	// The stored bytes decode under the rules (not only the fresh ones).

@@ -79,3 +79,27 @@ func ParseTrustedState(data []byte) (*TrustedState, error) {
 	}
 	return s, nil
 }
+
+// UpdateRoots applies a root chain (a RootChainResponse's Roots, in
+// order). Roots not newer than the current one are skipped, so that an
+// overlapping answer is harmless; the first invalid root stops the walk
+// with its error, keeping what was applied before it.
+func (s *TrustedState) UpdateRoots(chain [][]byte, now time.Time, l Limits) error {
+	l = l.withDefaults()
+	if len(chain) > l.MaxRootChain {
+		return fmt.Errorf("%w: chain of %d roots, limit %d", ErrLimitExceeded, len(chain), l.MaxRootChain)
+	}
+	for i, data := range chain {
+		if len(data) <= l.MaxRootBytes {
+			if env, err := crypto.ParseEnvelope(data, l.MaxRootBytes); err == nil {
+				if r, err := crypto.ParseRoot(env); err == nil && r.Version <= s.Root.Version {
+					continue
+				}
+			}
+		}
+		if err := s.UpdateRoot(data, now, l); err != nil {
+			return fmt.Errorf("root %d of the chain: %w", i, err)
+		}
+	}
+	return nil
+}
