@@ -78,11 +78,14 @@ func (s *KeyringState) Enroll(e *Enrollment) error {
 // from now on.
 func (s *KeyringState) Revoke(ids ...DeviceID) error {
 	for _, id := range ids {
-		i, ok := s.find(id)
-		if !ok {
+		if _, ok := s.find(id); !ok {
 			return fmt.Errorf("%w: %s is not enrolled in %q", ErrNotInKeyring, id, s.Channel)
 		}
-		s.Devices = slices.Delete(s.Devices, i, i+1)
+	}
+	for _, id := range ids {
+		if i, ok := s.find(id); ok {
+			s.Devices = slices.Delete(s.Devices, i, i+1)
+		}
 	}
 	return s.Rekey()
 }
