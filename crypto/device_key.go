@@ -102,7 +102,7 @@ func ParseDevicePublicKeyText(s string) (DevicePublicKey, error) {
 	if !ok {
 		return DevicePublicKey{}, fmt.Errorf("%w: device public key must start with %q", ErrMalformedKey, DevicePublicKeyPrefix)
 	}
-	b, err := b64.DecodeString(rest)
+	b, err := decodeB64(rest)
 	if err != nil {
 		return DevicePublicKey{}, fmt.Errorf("%w: device public key: %v", ErrMalformedKey, err)
 	}
@@ -252,7 +252,7 @@ func ReadDeviceKeyFile(path string) (*DeviceKey, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: %w: device key must start with %q", path, ErrMalformedKey, DeviceKeyPrefix)
 	}
-	b, err := b64.DecodeString(rest)
+	b, err := decodeB64(rest)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %v", path, ErrMalformedKey, err)
 	}

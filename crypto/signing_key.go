@@ -12,7 +12,20 @@ import (
 	"github.com/fxamacker/cbor/v2"
 )
 
-var b64 = base64.RawURLEncoding
+// b64 is strict: non-zero trailing bits are refused, so each key has exactly
+// one text form.
+var b64 = base64.RawURLEncoding.Strict()
+
+// decodeB64 decodes unpadded base64url and, unlike encoding/base64, also
+// refuses line breaks inside the text.
+func decodeB64(s string) ([]byte, error) {
+	if i := strings.IndexFunc(s, func(r rune) bool {
+		return !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-' || r == '_')
+	}); i >= 0 {
+		return nil, fmt.Errorf("character %q at %d is not base64url", s[i], i)
+	}
+	return b64.DecodeString(s)
+}
 
 // Text prefixes of signing keys. The trailing digit is the format version.
 const (
@@ -68,7 +81,7 @@ func ParsePublicKey(s string) (PublicKey, error) {
 	if !ok {
 		return PublicKey{}, fmt.Errorf("%w: public key must start with %q", ErrMalformedKey, PublicKeyPrefix)
 	}
-	b, err := b64.DecodeString(rest)
+	b, err := decodeB64(rest)
 	if err != nil {
 		return PublicKey{}, fmt.Errorf("%w: public key: %v", ErrMalformedKey, err)
 	}
@@ -192,7 +205,7 @@ func parseSigningKeyText(s string) (*SigningKey, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: signing key must start with %q", ErrMalformedKey, SigningKeyPrefix)
 	}
-	seed, err := b64.DecodeString(rest)
+	seed, err := decodeB64(rest)
 	if err != nil {
 		return nil, fmt.Errorf("%w: signing key: %v", ErrMalformedKey, err)
 	}
