@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -180,5 +181,20 @@ func TestReadKeyFileRefuses(t *testing.T) {
 	}
 	if _, err := ReadSigningKeyFile(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("missing file: %v", err)
+	}
+}
+
+// Secret keys must not be comparable with ==: a timing-unsafe comparison
+// of secrets would compile otherwise.
+func TestSecretKeysNotComparable(t *testing.T) {
+	for _, v := range []any{SigningKey{}, DeviceKey{}} {
+		if typ := reflect.TypeOf(v); typ.Comparable() {
+			t.Errorf("%s is comparable with ==", typ)
+		}
+	}
+	for _, v := range []any{PublicKey{}, KeyID{}, DevicePublicKey{}} {
+		if typ := reflect.TypeOf(v); !typ.Comparable() {
+			t.Errorf("%s should be a comparable value type", typ)
+		}
 	}
 }
