@@ -28,6 +28,9 @@ type Pin struct {
 	Channel   string  `cbor:"1,keyasint"`
 	Sequence  uint64  `cbor:"2,keyasint"`
 	BlockList cid.Cid `cbor:"3,keyasint"`
+	// Extra lists blocks the release needs that its block list does not
+	// name: the keyring (root and shards) its manifest points to.
+	Extra []cid.Cid `cbor:"4,keyasint,omitempty"`
 }
 
 type pinFile struct {
@@ -218,14 +221,19 @@ func (s *Store) GC(ctx context.Context, keep int) (GCStats, error) {
 		}
 	}
 	st.Unpinned = len(pins) - len(kept)
-	live := map[cid.Cid]struct{}{}
+	// Keyed by multihash: the blockstore keys blocks by multihash, and its
+	// AllKeysChan answers raw CIDv1s whatever CID a block was stored under.
+	live := map[string]struct{}{}
 	for _, p := range kept {
 		l, err := content.ReadBlockList(ctx, s.bs, p.BlockList)
 		if err != nil {
 			return st, fmt.Errorf("gc: pinned %s #%d: %w; nothing deleted", p.Channel, p.Sequence, err)
 		}
 		for _, c := range l.All() {
-			live[c] = struct{}{}
+			live[string(c.Hash())] = struct{}{}
+		}
+		for _, c := range p.Extra {
+			live[string(c.Hash())] = struct{}{}
 		}
 	}
 	if st.Unpinned > 0 {
@@ -239,7 +247,7 @@ func (s *Store) GC(ctx context.Context, keep int) (GCStats, error) {
 	}
 	var dead []cid.Cid
 	for c := range keys {
-		if _, ok := live[c]; ok {
+		if _, ok := live[string(c.Hash())]; ok {
 			st.Kept++
 		} else {
 			dead = append(dead, c)

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -79,10 +80,17 @@ func TestPinAndGC(t *testing.T) {
 	defer s.Close()
 	shared := randBytes(r, 600_000)
 	var rels []*content.Release
+	var extras []blocks.Block // a keyring block per release, outside its block list
 	for i := range 3 {
 		rel := publishFiles(t, s, map[string][]byte{"shared": shared, "own": randBytes(r, 300_000+i)})
 		rels = append(rels, rel)
-		if err := s.Pin(ctx, Pin{Channel: channel, Sequence: uint64(i + 1), BlockList: rel.BlockListRoot}); err != nil {
+		data := []byte(fmt.Sprintf("keyring of release %d", i))
+		extra, _ := blocks.NewBlockWithCid(data, content.RawCID(data))
+		extras = append(extras, extra)
+		if err := s.Blockstore().Put(ctx, extra); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Pin(ctx, Pin{Channel: channel, Sequence: uint64(i + 1), BlockList: rel.BlockListRoot, Extra: []cid.Cid{extra.Cid()}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -105,7 +113,13 @@ func TestPinAndGC(t *testing.T) {
 	if st.Unpinned != 1 {
 		t.Errorf("unpinned %d, want 1 (keep current and previous)", st.Unpinned)
 	}
-	keep := map[cid.Cid]bool{}
+	keep := map[cid.Cid]bool{extras[1].Cid(): true, extras[2].Cid(): true}
+	if !after[extras[1].Cid()] || !after[extras[2].Cid()] {
+		t.Error("GC removed a retained release's extra (keyring) block")
+	}
+	if after[extras[0].Cid()] {
+		t.Error("GC kept the extra block of an unpinned release")
+	}
 	for _, l := range lists[1:] {
 		for _, c := range l.All() {
 			keep[c] = true

@@ -49,15 +49,34 @@ func References(ctx context.Context, g Getter, m *protocol.Manifest, l protocol.
 	}
 	out := append([]cid.Cid{m.Blocks}, bl.Pages...)
 	out = append(out, bl.All()...)
+	kr, err := KeyringBlocks(ctx, g, m, l)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range kr {
+		if _, err := g.Get(ctx, c); err != nil {
+			return nil, fmt.Errorf("%w: keyring block %s: %v", ErrIncomplete, c, err)
+		}
+	}
+	return append(out, kr...), nil
+}
+
+// KeyringBlocks lists the keyring blocks (root, then every shard) of m,
+// reading the root from g. They are not in the release's block list, so
+// holders pin them separately.
+func KeyringBlocks(ctx context.Context, g Getter, m *protocol.Manifest, l protocol.Limits) ([]cid.Cid, error) {
 	kb, err := g.Get(ctx, m.Keyring.Root)
 	if err != nil {
 		return nil, fmt.Errorf("%w: keyring root %s: %v", ErrIncomplete, m.Keyring.Root, err)
+	}
+	if err := content.VerifyBlock(m.Keyring.Root, kb.RawData()); err != nil {
+		return nil, err
 	}
 	kr, err := protocol.ParseKeyringRoot(kb.RawData(), m, l)
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, m.Keyring.Root)
+	out := []cid.Cid{m.Keyring.Root}
 	for i := range kr.NumShards() {
 		out = append(out, kr.ShardCID(uint32(i)))
 	}

@@ -217,17 +217,17 @@ func (p *Publisher) sign(ctx context.Context, cs *channelState, ks *protocol.Key
 		Sequence: seq, Version: r.version, Manifest: data, Key: r.key[:],
 		Content: !r.sameContent || r.rollback, BlockList: r.blockList.Bytes(),
 	})
-	if err := p.pin(ctx, r.channel, seq, r.blockList); err != nil {
+	keyring := []cid.Cid{kroot.CID}
+	for _, b := range shards {
+		keyring = append(keyring, b.CID)
+	}
+	if err := p.store.Pin(ctx, store.Pin{Channel: r.channel, Sequence: seq, BlockList: r.blockList, Extra: keyring}); err != nil {
 		return nil, err
 	}
 	if err := p.saveChannel(r.channel, cs, ks); err != nil {
 		return nil, err
 	}
 	return &Result{Manifest: data, Sequence: seq, Version: r.version, Size: r.size}, nil
-}
-
-func (p *Publisher) pin(ctx context.Context, channel string, seq uint64, blockList cid.Cid) error {
-	return p.store.Pin(ctx, store.Pin{Channel: channel, Sequence: seq, BlockList: blockList})
 }
 
 // blockTotals counts the blocks of a release and their bytes, from its

@@ -367,7 +367,11 @@ func (s *Seed) Import(ctx context.Context, r io.Reader) (*ImportResult, error) {
 	if _, err := bundle.References(ctx, s.cfg.Store.Blockstore(), m, l); err != nil {
 		return nil, err
 	}
-	if err := s.cfg.Store.Pin(ctx, store.Pin{Channel: m.Channel, Sequence: m.Sequence, BlockList: m.Blocks}); err != nil {
+	keyring, err := bundle.KeyringBlocks(ctx, s.cfg.Store.Blockstore(), m, l)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Store.Pin(ctx, store.Pin{Channel: m.Channel, Sequence: m.Sequence, BlockList: m.Blocks, Extra: keyring}); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 
 	"github.com/meshota/meshota/content/store"
+	bundlepkg "github.com/meshota/meshota/node/bundle"
 	"github.com/meshota/meshota/node/gossip"
 	"github.com/meshota/meshota/node/publisher"
 	"github.com/meshota/meshota/protocol"
@@ -90,6 +91,12 @@ func TestImportAndAdminAPI(t *testing.T) {
 		t.Fatalf("import: %s", resp.Status)
 	}
 	latest, _ := p.Latest("stable")
+	// Everything the release references survived the import's GC,
+	// including the keyring, which is outside the block list.
+	lm, _ := protocol.DecodeManifest(latest, protocol.Limits{})
+	if _, err := bundlepkg.References(ctx, s.cfg.Store.Blockstore(), lm, protocol.Limits{}); err != nil {
+		t.Fatalf("after import: %v", err)
+	}
 	if !bytes.Equal(s.LatestManifest("stable"), latest) {
 		t.Fatal("seed does not serve the imported manifest")
 	}

@@ -79,11 +79,27 @@ func (a *Aggregator) Add(r Report) bool {
 	return true
 }
 
+// newer tells whether r supersedes old. Report times have whole-second
+// resolution, so a device's "downloading" and "installed" can carry the
+// same time: then an outcome beats "downloading", and an equal report
+// replaces the old one (a repeat).
 func newer(r, old Report) bool {
-	if r.Sequence != old.Sequence {
-		return r.Sequence > old.Sequence || r.Time.After(old.Time)
+	switch {
+	case r.Time.After(old.Time):
+		return true
+	case r.Time.Before(old.Time):
+		return false
+	case r.Sequence != old.Sequence:
+		return r.Sequence > old.Sequence
 	}
-	return r.Time.After(old.Time)
+	return rank(r.State) >= rank(old.State)
+}
+
+func rank(state string) int {
+	if state == StateDownloading {
+		return 0
+	}
+	return 1
 }
 
 // Snapshot summarises the reports.

@@ -25,7 +25,10 @@ func TestAggregatorKeepsNewestPerDevice(t *testing.T) {
 		{Report{DeviceID: "d1", Channel: "stable", Sequence: 1, Version: "1.0", State: StateDownloading, Time: t0.Add(time.Millisecond)}, false},
 		{Report{DeviceID: "d2", Channel: "stable", Sequence: 2, Version: "1.1", State: StateFailed, Error: "health check failed", BytesPeer: 50, Time: t0}, true},
 		{Report{DeviceID: "d3", Channel: "beta", Sequence: 9, Version: "2.0", State: StateRolledBack, Time: t0}, true},
+		{Report{DeviceID: "d4", Channel: "stable", Sequence: 1, Version: "1.0", State: StateDownloading, Time: t0}, true},
+		// Same second: the outcome wins over downloading, whatever the order.
 		{Report{DeviceID: "d4", Channel: "stable", Sequence: 1, Version: "1.0", State: StateInstalled, BytesLAN: 1000, Time: t0}, true},
+		{Report{DeviceID: "d4", Channel: "stable", Sequence: 1, Version: "1.0", State: StateDownloading, Time: t0}, false},
 	}
 	for i, c := range add {
 		if got := a.Add(c.r); got != c.kept {

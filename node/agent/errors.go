@@ -1,0 +1,12 @@
+package agent
+
+import "errors"
+
+var (
+	// ErrNoRoot means the state directory holds no trusted root: copy the
+	// publisher's root.json next to the device keys (meshota device init
+	// --root) before starting the agent.
+	ErrNoRoot = errors.New("agent: no trusted root")
+	// ErrConfig reports a missing or inconsistent configuration field.
+	ErrConfig = errors.New("agent: invalid configuration")
+)

@@ -1,0 +1,69 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+
+	"github.com/meshota/meshota/content"
+)
+
+// stallSource re-asks for blocks that stop coming. A bitswap session that
+// asked while no connected peer had a block yet can wait a long time before
+// it searches again, even once a neighbour has fetched the block; a fresh
+// request asks every connected peer at once. Each re-request covers only
+// what is still missing, so nothing is fetched twice.
+type stallSource struct {
+	src   content.BlockSource
+	stall time.Duration
+}
+
+func (s stallSource) GetBlocks(ctx context.Context, cids []cid.Cid) <-chan blocks.Block {
+	out := make(chan blocks.Block)
+	go func() {
+		defer close(out)
+		missing := make(map[cid.Cid]bool, len(cids))
+		for _, c := range cids {
+			missing[c] = true
+		}
+		for len(missing) > 0 && ctx.Err() == nil {
+			want := make([]cid.Cid, 0, len(missing))
+			for _, c := range cids {
+				if missing[c] {
+					want = append(want, c)
+				}
+			}
+			rctx, cancel := context.WithCancel(ctx)
+			in := s.src.GetBlocks(rctx, want)
+			timer := time.NewTimer(s.stall)
+		recv:
+			for {
+				select {
+				case b, ok := <-in:
+					if !ok {
+						break recv
+					}
+					if !missing[b.Cid()] {
+						continue
+					}
+					delete(missing, b.Cid())
+					select {
+					case out <- b:
+					case <-ctx.Done():
+						break recv
+					}
+					timer.Reset(s.stall)
+				case <-timer.C:
+					break recv // stalled: ask again
+				}
+			}
+			timer.Stop()
+			cancel()
+			for range in { // let the source wind down
+			}
+		}
+	}()
+	return out
+}

@@ -1,0 +1,62 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/meshota/meshota/node/statefile"
+	"github.com/meshota/meshota/protocol"
+)
+
+// persisted is the agent's durable state. It is saved (atomically) before
+// each step whose outcome must survive a crash.
+type persisted struct {
+	// Roots are the signed trust roots, the initial one first, each the
+	// successor of the one before.
+	Roots [][]byte `cbor:"1,keyasint"`
+	// Mark is the anti-rollback record of the channel: never lowered.
+	Mark *protocol.ChannelMark `cbor:"2,keyasint,omitempty"`
+	// Manifest is the latest accepted signed manifest, exactly as received:
+	// served to peers that catch up, and resumed after a restart.
+	Manifest []byte `cbor:"3,keyasint,omitempty"`
+	// Installed is the release running now, if any.
+	Installed *installedRelease `cbor:"4,keyasint,omitempty"`
+	// Failed is the sequence of a release that failed to install or failed
+	// its health check: it is not retried; a newer manifest is needed.
+	Failed uint64 `cbor:"5,keyasint,omitempty"`
+}
+
+type installedRelease struct {
+	Sequence uint64 `cbor:"1,keyasint"`
+	Version  string `cbor:"2,keyasint"`
+	Index    []byte `cbor:"3,keyasint"` // CID bytes of the release index
+}
+
+func (r *installedRelease) index() cid.Cid {
+	c, err := cid.Cast(r.Index)
+	if err != nil {
+		return cid.Undef
+	}
+	return c
+}
+
+const stateFile = "agent.state"
+
+func loadState(dir string) (*persisted, error) {
+	var p persisted
+	err := statefile.Load(filepath.Join(dir, stateFile), &p)
+	if errors.Is(err, statefile.ErrNotFound) {
+		return &p, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w (move the file away to start over; downloaded blocks are kept in the store)", err)
+	}
+	return &p, nil
+}
+
+func (p *persisted) save(dir string) error {
+	return statefile.Save(filepath.Join(dir, stateFile), p)
+}
