@@ -48,6 +48,9 @@ type StatusReport struct {
 	BytesFromPeers uint64 `cbor:"8,keyasint,omitempty"`
 	BytesFromSeed  uint64 `cbor:"9,keyasint,omitempty"`
 	DurationMillis uint64 `cbor:"10,keyasint,omitempty"`
+	// BytesFromLAN is the part of what came from peers that came from
+	// peers on the device's own LAN (found by mDNS).
+	BytesFromLAN uint64 `cbor:"11,keyasint,omitempty"`
 }
 
 // EncodeStatusReport checks r and returns its payload bytes (to sign).
@@ -72,6 +75,9 @@ func decodeStatusPayload(payload []byte, l Limits) (*StatusReport, error) {
 }
 
 func (r *StatusReport) check(l Limits) error {
+	if r.BytesFromLAN > r.BytesFromPeers {
+		return fmt.Errorf("%w: %d bytes from LAN peers exceed the %d from all peers", ErrInvalidField, r.BytesFromLAN, r.BytesFromPeers)
+	}
 	if err := ValidateChannel(r.Channel); err != nil {
 		return fmt.Errorf("status report: %w", err)
 	}

@@ -37,6 +37,8 @@ func TestStatusReportFieldRules(t *testing.T) {
 		{"state five", func(r *StatusReport) { r.State = 5 }, ErrInvalidField},
 		{"long error", func(r *StatusReport) { r.Error = strings.Repeat("e", DefaultLimits.MaxErrorLen+1) }, ErrLimitExceeded},
 		{"no time", func(r *StatusReport) { r.Time = time.Time{} }, ErrInvalidField},
+		{"LAN share of peer bytes", func(r *StatusReport) { r.BytesFromPeers, r.BytesFromLAN = 10, 7 }, nil},
+		{"more LAN than peer bytes", func(r *StatusReport) { r.BytesFromPeers, r.BytesFromLAN = 10, 11 }, ErrInvalidField},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

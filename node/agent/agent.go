@@ -43,9 +43,6 @@ type Config struct {
 	Store content.BlockStore
 	// Network fetches blocks from peers (boxo blockservice over bitswap).
 	Network content.BlockSource
-	// StallTimeout is how long a block request may go without progress
-	// before it is asked again of every connected peer (default 10 s).
-	StallTimeout time.Duration
 	// Traffic reports bytes received so far by source; optional.
 	Traffic func() Traffic
 	// Limits bound what peers can make the agent accept; zero values mean
@@ -105,10 +102,6 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.StallTimeout == 0 {
-		cfg.StallTimeout = 10 * time.Second
-	}
-	cfg.Network = stallSource{src: cfg.Network, stall: cfg.StallTimeout}
 	if cfg.ReportInterval == 0 {
 		cfg.ReportInterval = 5 * time.Minute
 	}

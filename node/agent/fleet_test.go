@@ -8,22 +8,18 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/ipfs/boxo/bitswap"
-	"github.com/ipfs/boxo/bitswap/network/bsnet"
-	"github.com/ipfs/boxo/blockservice"
-	"github.com/libp2p/go-libp2p"
-	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/meshota/meshota/content/store"
 	"github.com/meshota/meshota/crypto"
 	"github.com/meshota/meshota/node/agent"
+	"github.com/meshota/meshota/node/exchange"
 	"github.com/meshota/meshota/node/gossip"
+	"github.com/meshota/meshota/node/host"
 	"github.com/meshota/meshota/node/install"
 	"github.com/meshota/meshota/node/publisher"
 	"github.com/meshota/meshota/node/seed"
@@ -33,17 +29,16 @@ import (
 // node is the network stack every test peer runs: a real libp2p host on
 // loopback, gossipsub, an on-disk store and bitswap serving it.
 type node struct {
-	h     host.Host
+	h     *host.Host
 	g     *gossip.Service
 	st    *store.Store
-	bs    *bitswap.Bitswap
-	svc   blockservice.BlockService
+	ex    *exchange.Exchange
 	close func()
 }
 
 func newNode(t *testing.T, ctx context.Context) *node {
 	t.Helper()
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay())
+	h, err := host.New(ctx, host.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,12 +50,12 @@ func newNode(t *testing.T, ctx context.Context) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bs := bitswap.New(ctx, bsnet.NewFromIpfsHost(h), nil, st.Blockstore())
-	n := &node{h: h, g: g, st: st, bs: bs, svc: blockservice.New(st.Blockstore(), bs)}
+	ex := exchange.New(ctx, exchange.Config{Host: h, Blockstore: st.Blockstore(), IsLAN: h.IsLAN, StallTimeout: 2 * time.Second})
+	n := &node{h: h, g: g, st: st, ex: ex}
 	var once sync.Once
 	n.close = func() {
 		once.Do(func() {
-			bs.Close()
+			ex.Close()
 			h.Close()
 			st.Close()
 		})
@@ -114,7 +109,9 @@ func newFleet(t *testing.T, devices int) *fleet {
 	}
 	go f.seed.Run(ctx)
 	for range devices {
-		f.devices = append(f.devices, f.newDevice(true))
+		d := f.newDevice(true)
+		d.n.ex.SetSeeds([]peer.ID{f.seedN.h.ID()})
+		f.devices = append(f.devices, d)
 	}
 	return f
 }
@@ -164,10 +161,13 @@ func (f *fleet) start(d *device, health string) {
 	d.a, err = agent.New(agent.Config{
 		Channel: f.channel, StateDir: d.state, InitialRoot: f.pub.Roots()[0],
 		DeviceKey: d.dk, SigningKey: d.sk, Install: d.inst,
-		Host: d.n.h, Gossip: d.n.g, Store: d.n.st.Blockstore(), Network: d.n.svc,
+		Host: d.n.h, Gossip: d.n.g, Store: d.n.st.Blockstore(), Network: d.n.ex,
+		Traffic: func() agent.Traffic {
+			t := d.n.ex.Traffic()
+			return agent.Traffic{LAN: t.FromLAN, Seed: t.FromSeed, Peer: t.FromPeers}
+		},
 		CatchupInterval: time.Second,
 		ReportInterval:  time.Second,
-		StallTimeout:    2 * time.Second,
 		Logger:          testLogger(t),
 	})
 	if err != nil {
@@ -271,27 +271,25 @@ func TestFleetInstallsThroughTheMesh(t *testing.T) {
 	r := f.ship(f.pub.Publish(f.ctx, publisher.Request{Channel: f.channel, Version: "1.0.0", Source: src}))
 	waitFor(t, f.devices, r.Sequence, protocol.StateInstalled, 90*time.Second)
 
-	var received uint64
+	var received, fromSeed uint64
 	for i, d := range f.devices {
 		sameTree(t, src, d.inst.CurrentPath())
 		hooks, _ := os.ReadFile(d.hooks)
 		if string(hooks) != "1 1.0.0 0\n" {
 			t.Fatalf("device %d hook log %q, want one run", i, hooks)
 		}
-		st, err := d.n.bs.Stat()
-		if err != nil {
-			t.Fatal(err)
-		}
-		received += st.DataReceived
+		tr := d.n.ex.Traffic()
+		received += tr.FromLAN + tr.FromSeed + tr.FromPeers
+		fromSeed += tr.FromSeed
 	}
-	ss, err := f.seedN.bs.Stat()
-	if err != nil {
-		t.Fatal(err)
+	served := f.seedN.ex.Traffic().Served
+	t.Logf("blocks received by devices: %d bytes; from the seed: %d bytes (%.1f%%; the seed counted %d served), from peers: %d bytes",
+		received, fromSeed, 100*float64(fromSeed)/float64(received), served, received-fromSeed)
+	if served != fromSeed {
+		t.Fatalf("seed served %d bytes but devices counted %d from it", served, fromSeed)
 	}
-	t.Logf("blocks received by devices: %d bytes; served by the seed: %d bytes (%.1f%%), by peers: %d bytes",
-		received, ss.DataSent, 100*float64(ss.DataSent)/float64(received), received-min(received, ss.DataSent))
-	if ss.DataSent*2 >= received {
-		t.Fatalf("the seed served %d of %d bytes: not well under half", ss.DataSent, received)
+	if fromSeed*2 >= received {
+		t.Fatalf("the seed served %d of %d bytes: not well under half", fromSeed, received)
 	}
 	// The seed's status view shows every device installed.
 	deadline := time.Now().Add(30 * time.Second)
@@ -306,6 +304,9 @@ func TestFleetInstallsThroughTheMesh(t *testing.T) {
 			}
 		}
 		if installed == len(f.devices) {
+			if got := snap.Channels[0].BytesSeed; got != fromSeed {
+				t.Fatalf("status reports %d bytes from the seed, devices counted %d", got, fromSeed)
+			}
 			break
 		}
 		if time.Now().After(deadline) {
@@ -313,5 +314,4 @@ func TestFleetInstallsThroughTheMesh(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	_ = strings.TrimSpace
 }

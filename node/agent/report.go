@@ -22,6 +22,7 @@ func (a *Agent) report(ctx context.Context, m *protocol.Manifest, s protocol.Sta
 		State:          s,
 		Time:           a.cfg.Now(),
 		BytesFromPeers: t.LAN + t.Peer,
+		BytesFromLAN:   t.LAN,
 		BytesFromSeed:  t.Seed,
 		DurationMillis: uint64(took.Milliseconds()),
 	}

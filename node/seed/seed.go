@@ -258,7 +258,7 @@ func (s *Seed) collect(ctx context.Context, t *gossip.Topic, name string) {
 		s.agg.Add(status.Report{
 			DeviceID: r.Device.String(), Channel: r.Channel, Sequence: r.Sequence, Version: r.Version,
 			State: r.State.String(), Error: r.Error,
-			BytesPeer: r.BytesFromPeers, BytesSeed: r.BytesFromSeed,
+			BytesLAN: r.BytesFromLAN, BytesPeer: r.BytesFromPeers - r.BytesFromLAN, BytesSeed: r.BytesFromSeed,
 			Duration: time.Duration(r.DurationMillis) * time.Millisecond, Time: r.Time,
 		})
 	}

@@ -1,4 +1,4 @@
-package agent
+package exchange
 
 import (
 	"context"
@@ -6,18 +6,25 @@ import (
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
-
-	"github.com/meshota/meshota/content"
 )
 
-// stallSource re-asks for blocks that stop coming. A bitswap session that
+// stallSource re-asks for blocks that stop coming.
+//
+// Seen here: a session that got a block with the wrong bytes from one peer
+// did not ask an honest peer for it, and a session that asked while no
+// connected peer had a block yet waited past a minute after a neighbour
+// fetched it. A bitswap session that
 // asked while no connected peer had a block yet can wait a long time before
 // it searches again, even once a neighbour has fetched the block; a fresh
 // request asks every connected peer at once. Each re-request covers only
 // what is still missing, so nothing is fetched twice.
 type stallSource struct {
-	src   content.BlockSource
+	src   source
 	stall time.Duration
+}
+
+type source interface {
+	GetBlocks(ctx context.Context, cids []cid.Cid) <-chan blocks.Block
 }
 
 func (s stallSource) GetBlocks(ctx context.Context, cids []cid.Cid) <-chan blocks.Block {

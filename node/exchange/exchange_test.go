@@ -1,0 +1,154 @@
+package exchange
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ipfs/boxo/blockstore"
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/meshota/meshota/content"
+	"github.com/meshota/meshota/node/host"
+)
+
+func newStore() blockstore.Blockstore {
+	return blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
+}
+
+// lyingStore answers every Get with bytes that do not match the CID.
+type lyingStore struct{ blockstore.Blockstore }
+
+func (l lyingStore) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
+	b, err := l.Blockstore.Get(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	bad := append([]byte("evil"), b.RawData()...)
+	return blocks.NewBlockWithCid(bad, c)
+}
+
+type peerNode struct {
+	h  *host.Host
+	bs blockstore.Blockstore
+	ex *Exchange
+}
+
+func newPeer(t *testing.T, bs blockstore.Blockstore, isLAN func(peer.ID) bool) *peerNode {
+	t.Helper()
+	h, err := host.New(t.Context(), host.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	ex := New(t.Context(), Config{Host: h, Blockstore: bs, IsLAN: isLAN, StallTimeout: time.Second})
+	t.Cleanup(func() { ex.Close() })
+	return &peerNode{h: h, bs: bs, ex: ex}
+}
+
+func link(t *testing.T, a, b *peerNode) {
+	t.Helper()
+	if err := a.h.Connect(t.Context(), peer.AddrInfo{ID: b.h.ID(), Addrs: b.h.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func makeBlocks(t *testing.T, n, size int) []blocks.Block {
+	var out []blocks.Block
+	for i := range n {
+		data := bytes.Repeat([]byte{byte(i), byte(i >> 8), 7}, size/3)
+		b, err := blocks.NewBlockWithCid(data, content.RawCID(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+func fetchAll(t *testing.T, ex *Exchange, bs []blocks.Block) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var cids []cid.Cid
+	for _, b := range bs {
+		cids = append(cids, b.Cid())
+	}
+	n := 0
+	for b := range ex.GetBlocks(ctx, cids) {
+		if err := content.VerifyBlock(b.Cid(), b.RawData()); err != nil {
+			t.Fatalf("exchange delivered an unverified block: %v", err)
+		}
+		n++
+	}
+	return n
+}
+
+func TestFetchStoresAndCountsBySource(t *testing.T) {
+	blks := makeBlocks(t, 8, 64<<10)
+	seedStore, lanStore := newStore(), newStore()
+	for _, b := range blks[:4] {
+		seedStore.Put(t.Context(), b)
+	}
+	for _, b := range blks[4:] {
+		lanStore.Put(t.Context(), b)
+	}
+	seed := newPeer(t, seedStore, nil)
+	lan := newPeer(t, lanStore, nil)
+	var dev *peerNode
+	dev = newPeer(t, newStore(), func(p peer.ID) bool { return p == lan.h.ID() })
+	dev.ex.SetSeeds([]peer.ID{seed.h.ID()})
+	link(t, dev, seed)
+	link(t, dev, lan)
+	if n := fetchAll(t, dev.ex, blks); n != len(blks) {
+		t.Fatalf("got %d of %d blocks", n, len(blks))
+	}
+	for _, b := range blks {
+		if has, _ := dev.bs.Has(t.Context(), b.Cid()); !has {
+			t.Fatalf("fetched block %s not stored", b.Cid())
+		}
+	}
+	tr := dev.ex.Traffic()
+	half := uint64(4 * len(blks[0].RawData()))
+	if tr.FromSeed != half || tr.FromLAN != half || tr.FromPeers != 0 {
+		t.Fatalf("traffic %+v, want %d from the seed and %d from the LAN peer", tr, half, half)
+	}
+	if seed.ex.Traffic().Served != half {
+		t.Fatalf("seed served %d, want %d", seed.ex.Traffic().Served, half)
+	}
+}
+
+func TestWrongBytesAreRejectedAndFetchedElsewhere(t *testing.T) {
+	blks := makeBlocks(t, 4, 32<<10)
+	evilStore, honestStore := newStore(), newStore()
+	for _, b := range blks {
+		evilStore.Put(t.Context(), b)
+		honestStore.Put(t.Context(), b)
+	}
+	evil := newPeer(t, lyingStore{evilStore}, nil)
+	dev := newPeer(t, newStore(), nil)
+	link(t, dev, evil)
+	// Only the liar is connected: nothing arrives, nothing is stored.
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	n := 0
+	for range dev.ex.GetBlocks(ctx, []cid.Cid{blks[0].Cid()}) {
+		n++
+	}
+	cancel()
+	if n != 0 {
+		t.Fatal("a block with the wrong bytes was delivered")
+	}
+	if has, _ := dev.bs.Has(t.Context(), blks[0].Cid()); has {
+		t.Fatal("a block with the wrong bytes was stored")
+	}
+	honest := newPeer(t, honestStore, nil)
+	link(t, dev, honest)
+	if n := fetchAll(t, dev.ex, blks); n != len(blks) {
+		t.Fatalf("got %d of %d blocks with an honest peer present", n, len(blks))
+	}
+}
