@@ -54,8 +54,13 @@ type Host struct {
 	mu  sync.Mutex
 	lan map[peer.ID]bool
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	boot      []peer.AddrInfo
+	cfg       Config
+	startOnce sync.Once
+	startErr  error
 }
 
 // Defaults for small devices.
@@ -66,7 +71,7 @@ const (
 	DefaultFDLimit     = 256
 )
 
-// New starts a host.
+// New makes a host listening on its addresses; Start begins discovery.
 func New(ctx context.Context, cfg Config) (*Host, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -120,8 +125,21 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("host: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	hh := &Host{Host: h, log: cfg.Logger, lan: map[peer.ID]bool{}, cancel: cancel}
-	for _, b := range boot {
+	hh := &Host{Host: h, log: cfg.Logger, lan: map[peer.ID]bool{}, cancel: cancel, ctx: ctx, boot: boot, cfg: cfg}
+	return hh, nil
+}
+
+// Start dials the bootstrap peers and starts mDNS. It is separate from New
+// so that services that must see every connection (gossipsub) can be
+// attached to the host before the first one is made.
+func (hh *Host) Start() error {
+	hh.startOnce.Do(func() { hh.startErr = hh.start() })
+	return hh.startErr
+}
+
+func (hh *Host) start() error {
+	ctx, h, cfg := hh.ctx, hh.Host, hh.cfg
+	for _, b := range hh.boot {
 		h.ConnManager().Protect(b.ID, "bootstrap")
 		h.Peerstore().AddAddrs(b.ID, b.Addrs, time.Hour)
 		hh.wg.Add(1)
@@ -137,11 +155,10 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		}
 		hh.mdns = mdns.NewMdnsService(h, svc, notifee{hh, ctx})
 		if err := hh.mdns.Start(); err != nil {
-			hh.Close()
-			return nil, fmt.Errorf("host: mdns: %w", err)
+			return fmt.Errorf("host: mdns: %w", err)
 		}
 	}
-	return hh, nil
+	return nil
 }
 
 // keepConnected dials p until connected, then waits and redials after a

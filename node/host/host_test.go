@@ -74,6 +74,9 @@ func TestBootstrapConnectsAndReconnects(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer dev.Close()
+			if err := dev.Start(); err != nil {
+				t.Fatal(err)
+			}
 			waitConnected(t, dev, seed, 10*time.Second)
 			// Drop the connection: the device dials again by itself.
 			if err := dev.Network().ClosePeer(seed.ID()); err != nil {
@@ -105,6 +108,12 @@ func TestMDNSFindsLANPeers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(15 * time.Second)
 	for !(a.IsLAN(b.ID()) && b.IsLAN(a.ID())) {
 		if time.Now().After(deadline) {
