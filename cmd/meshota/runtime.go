@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/meshota/meshota/content/store"
+	"github.com/meshota/meshota/node/exchange"
+	"github.com/meshota/meshota/node/gossip"
+	"github.com/meshota/meshota/node/host"
+)
+
+// runtime is the network stack of a seed or an agent: host, gossip, store
+// and block exchange, started in the order gossipsub needs.
+type runtime struct {
+	host  *host.Host
+	gsp   *gossip.Service
+	store *store.Store
+	ex    *exchange.Exchange
+}
+
+type runtimeConfig struct {
+	Dir       string // identity.key and store/ live here
+	Listen    []string
+	Bootstrap []string
+	MDNS      bool
+	// MDNSService separates fleets (and tests) on one LAN; default "meshota".
+	MDNSService string
+	Logger      *slog.Logger
+}
+
+func startRuntime(ctx context.Context, c runtimeConfig) (*runtime, error) {
+	h, err := host.New(ctx, host.Config{
+		IdentityPath: filepath.Join(c.Dir, "identity.key"),
+		ListenAddrs:  c.Listen,
+		Bootstrap:    c.Bootstrap,
+		MDNS:         c.MDNS,
+		MDNSService:  c.MDNSService,
+		Logger:       c.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	r := &runtime{host: h}
+	if r.gsp, err = gossip.New(ctx, h, gossip.Options{Logger: c.Logger}); err != nil {
+		r.Close()
+		return nil, err
+	}
+	if r.store, err = store.Open(filepath.Join(c.Dir, "store"), store.Options{Logger: c.Logger}); err != nil {
+		r.Close()
+		return nil, err
+	}
+	r.ex = exchange.New(ctx, exchange.Config{Host: h, Blockstore: r.store.Blockstore(), IsLAN: h.IsLAN})
+	if err := h.Start(); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *runtime) Close() error {
+	var errs []error
+	if r.ex != nil {
+		errs = append(errs, r.ex.Close())
+	}
+	errs = append(errs, r.host.Close())
+	if r.store != nil {
+		errs = append(errs, r.store.Close())
+	}
+	return errors.Join(errs...)
+}
