@@ -8,6 +8,7 @@ import (
 
 	"github.com/meshota/meshota/content"
 	"github.com/meshota/meshota/node/install"
+	"github.com/meshota/meshota/node/policy"
 	"github.com/meshota/meshota/protocol"
 )
 
@@ -85,7 +86,7 @@ func (a *Agent) process(fetchCtx, runCtx context.Context, data []byte) error {
 		a.report(runCtx, m, protocol.StateInstalled, nil, Traffic{}, 0)
 		return nil
 	}
-	if !inRollout(m.Channel, a.id.String(), uint32(m.RolloutBasisPoints)) {
+	if !policy.InRollout(m.Channel, a.id.String(), uint32(m.RolloutBasisPoints)) {
 		a.log.Info("outside the rollout; fetching blocks to serve peers", "sequence", m.Sequence, "rollout_bp", m.RolloutBasisPoints)
 		return a.prefetch(fetchCtx, m)
 	}
