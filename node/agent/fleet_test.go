@@ -37,12 +37,16 @@ type node struct {
 }
 
 func newNode(t *testing.T, ctx context.Context) *node {
+	return newNodeWith(t, ctx, gossip.Options{RepeatWindow: time.Second, ScoreInspectPeriod: 200 * time.Millisecond})
+}
+
+func newNodeWith(t *testing.T, ctx context.Context, gopts gossip.Options) *node {
 	t.Helper()
 	h, err := host.New(ctx, host.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gossip.New(ctx, h, gossip.Options{RepeatWindow: time.Second})
+	g, err := gossip.New(ctx, h, gopts)
 	if err != nil {
 		t.Fatal(err)
 	}

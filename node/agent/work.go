@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ipfs/go-cid"
+
 	"github.com/meshota/meshota/content"
 	"github.com/meshota/meshota/node/install"
 	"github.com/meshota/meshota/node/policy"
@@ -94,13 +96,42 @@ func (a *Agent) process(fetchCtx, runCtx context.Context, data []byte) error {
 }
 
 // prefetch stores every block of the release, found through its cleartext
-// block list: no key is needed to help the fleet.
+// block list: no key is needed to help the fleet. It also holds the
+// keyring, whole when it is small (every device's shard: peers that see
+// only other devices need theirs), else just this device's shard.
 func (a *Agent) prefetch(ctx context.Context, m *protocol.Manifest) error {
 	bl, err := content.ReadBlockList(ctx, a.getter(), m.Blocks)
 	if err != nil {
 		return err
 	}
-	return a.ensure(ctx, bl.All())
+	if err := a.ensure(ctx, bl.All()); err != nil {
+		return err
+	}
+	return a.prefetchKeyring(ctx, m)
+}
+
+// prefetchWholeKeyring is the largest keyring (in shards) that every
+// device keeps whole: 16 shards hold about a thousand devices.
+const prefetchWholeKeyring = 16
+
+func (a *Agent) prefetchKeyring(ctx context.Context, m *protocol.Manifest) error {
+	rb, err := a.getter().Get(ctx, m.Keyring.Root)
+	if err != nil {
+		return err
+	}
+	root, err := protocol.ParseKeyringRoot(rb.RawData(), m, a.cfg.Limits)
+	if err != nil {
+		return err
+	}
+	if root.NumShards() > prefetchWholeKeyring {
+		_, own := root.ShardFor(a.id)
+		return a.ensure(ctx, []cid.Cid{own})
+	}
+	shards := make([]cid.Cid, root.NumShards())
+	for i := range shards {
+		shards[i] = root.ShardCID(uint32(i))
+	}
+	return a.ensure(ctx, shards)
 }
 
 func (a *Agent) install(fetchCtx, runCtx context.Context, m *protocol.Manifest) error {
@@ -118,6 +149,14 @@ func (a *Agent) install(fetchCtx, runCtx context.Context, m *protocol.Manifest) 
 		return err
 	}
 	rel := install.Release{Channel: m.Channel, Sequence: m.Sequence, Version: m.Version}
+	// Hold what peers outside the rollout, or behind this device, need
+	// besides the content: the block list and the keyring.
+	if _, err := content.ReadBlockList(fetchCtx, a.getter(), m.Blocks); err != nil {
+		return err
+	}
+	if err := a.prefetchKeyring(fetchCtx, m); err != nil {
+		return err
+	}
 	if _, err := content.Assemble(fetchCtx, a.cfg.Store, a.cfg.Network, x, a.cfg.Install.StagingDir(rel), a.cfg.Assemble); err != nil {
 		if fetchCtx.Err() == nil && isPermanent(err) {
 			a.fail(runCtx, m, protocol.StateFailed, err, t0, start)
