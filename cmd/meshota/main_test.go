@@ -27,3 +27,16 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("code %d, stdout %q", code, stdout)
 	}
 }
+
+func TestDemoRuns(t *testing.T) {
+	stdout, stderr, code := runCLI(t, "demo", "--devices", "4", "--size", "1048576")
+	if code != 0 {
+		t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"every device installed and verified it", "1.1.0", "every device runs 1.0.0 again", "demo passed"} {
+		if !strings.Contains(stdout, want) {
+			t.Fatalf("demo output lacks %q:\n%s", want, stdout)
+		}
+	}
+	t.Log(stdout)
+}
