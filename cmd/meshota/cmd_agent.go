@@ -52,7 +52,7 @@ Example:
 		noMDNS := fs.Bool("no-mdns", false, "do not look for peers on the LAN")
 		config := fs.String("config", "", "TOML file with flag values (flags override it)")
 		logger := logFlags(fs)
-		if err := fs.Parse(args); err != nil {
+		if err := parseArgs(fs, args); err != nil {
 			return err
 		}
 		if err := applyConfig(fs, *config); err != nil {

@@ -46,7 +46,7 @@ Example:
 		keep := fs.String("keep", "", "work in this directory and keep it (default: a temporary one, removed)")
 		stepTimeout := fs.Duration("step-timeout", 60*time.Second, "time limit of each step")
 		logger := logFlags(fs)
-		if err := fs.Parse(args); err != nil {
+		if err := parseArgs(fs, args); err != nil {
 			return err
 		}
 		if *n < 1 || *n > 200 || *size < 1 {

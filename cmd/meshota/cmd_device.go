@@ -36,7 +36,7 @@ Example:
 		root := fs.String("root", "", "the publisher's trust root file (required)")
 		name := fs.String("name", "", "a label for the publisher's fleet list")
 		kem := fs.String("kem", "hybrid", "key encapsulation: hybrid (ML-KEM-768+X25519) or x25519")
-		if err := fs.Parse(args[1:]); err != nil {
+		if err := parseArgs(fs, args[1:]); err != nil {
 			return err
 		}
 		if *dir == "" || *root == "" {

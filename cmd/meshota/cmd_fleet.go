@@ -38,7 +38,7 @@ Examples:
 		dir := fs.String("dir", "", "publisher directory (required)")
 		channel := fs.String("channel", "", "channel")
 		asJSON := fs.Bool("json", false, "list as JSON")
-		if err := fs.Parse(args); err != nil {
+		if err := parseArgs(fs, args); err != nil {
 			return err
 		}
 		if *dir == "" {

@@ -24,7 +24,7 @@ Example:
 	c.Run = func(ctx context.Context, e *env, args []string) error {
 		fs := newFlagSet(c, e)
 		dir := fs.String("dir", "", "publisher directory to create (required)")
-		if err := fs.Parse(args); err != nil {
+		if err := parseArgs(fs, args); err != nil {
 			return err
 		}
 		if *dir == "" || fs.NArg() != 0 {

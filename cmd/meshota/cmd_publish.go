@@ -42,7 +42,7 @@ Examples:
 		seedAddr := fs.String("seed", "", "the seed's admin address (host:port)")
 		out := fs.String("out", "", "write a CAR bundle here instead of pushing to a seed")
 		tokenFile := fs.String("token-file", "", "the seed's admin token file (or set MESHOTA_ADMIN_TOKEN)")
-		if err := fs.Parse(args); err != nil {
+		if err := parseArgs(fs, args); err != nil {
 			return err
 		}
 		if *dir == "" || *channel == "" || *version == "" || fs.NArg() != 1 || (*seedAddr == "") == (*out == "") {

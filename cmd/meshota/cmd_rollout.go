@@ -29,7 +29,7 @@ Example:
 		seedAddr := fs.String("seed", "", "the seed's admin address")
 		out := fs.String("out", "", "write a CAR bundle instead")
 		tokenFile := fs.String("token-file", "", "the seed's admin token file (or set MESHOTA_ADMIN_TOKEN)")
-		if err := fs.Parse(args); err != nil {
+		if err := parseArgs(fs, args); err != nil {
 			return err
 		}
 		if *dir == "" || *channel == "" || (*seedAddr == "") == (*out == "") {
@@ -74,7 +74,7 @@ Example:
 		seedAddr := fs.String("seed", "", "the seed's admin address")
 		out := fs.String("out", "", "write a CAR bundle instead")
 		tokenFile := fs.String("token-file", "", "the seed's admin token file (or set MESHOTA_ADMIN_TOKEN)")
-		if err := fs.Parse(args); err != nil {
+		if err := parseArgs(fs, args); err != nil {
 			return err
 		}
 		if *dir == "" || *channel == "" || *to == "" || (*seedAddr == "") == (*out == "") {

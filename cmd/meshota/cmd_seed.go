@@ -45,7 +45,7 @@ Examples:
 		announce := fs.Duration("announce-interval", 2*time.Minute, "how often manifests are re-announced")
 		config := fs.String("config", "", "TOML file with flag values (flags override it)")
 		logger := logFlags(fs)
-		if err := fs.Parse(args); err != nil {
+		if err := parseArgs(fs, args); err != nil {
 			return err
 		}
 		if err := applyConfig(fs, *config); err != nil {

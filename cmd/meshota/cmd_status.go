@@ -33,7 +33,7 @@ Examples:
 		fs := newFlagSet(c, e)
 		addr := fs.String("seed", "", "the seed's HTTP address (host:port, required)")
 		asJSON := fs.Bool("json", false, "print the raw JSON")
-		if err := fs.Parse(args); err != nil {
+		if err := parseArgs(fs, args); err != nil {
 			return err
 		}
 		if *addr == "" || fs.NArg() != 0 {

@@ -104,3 +104,27 @@ func newFlagSet(c *command, e *env) *flag.FlagSet {
 	}
 	return fs
 }
+
+// parseArgs parses flags wherever they stand among the positional
+// arguments (meshota publish ... PATH --seed ADDR), as users of git and
+// kubectl expect; "--" ends flag parsing. Afterwards fs.Args() holds the
+// positional arguments in order.
+func parseArgs(fs *flag.FlagSet, args []string) error {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			pos = append(pos, rest...) // everything after "--" is positional
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	return fs.Parse(append([]string{"--"}, pos...))
+}

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -39,4 +41,29 @@ func TestDemoRuns(t *testing.T) {
 		}
 	}
 	t.Log(stdout)
+}
+
+func TestParseArgsInterleaved(t *testing.T) {
+	cases := []struct {
+		args    []string
+		seed    string
+		verbose bool
+		pos     []string
+	}{
+		{[]string{"PATH", "--seed", "a:1"}, "a:1", false, []string{"PATH"}},
+		{[]string{"--seed", "a:1", "P1", "-v", "P2"}, "a:1", true, []string{"P1", "P2"}},
+		{[]string{"P1", "--", "--seed", "x"}, "", false, []string{"P1", "--seed", "x"}},
+		{[]string{}, "", false, nil},
+	}
+	for _, c := range cases {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		seed := fs.String("seed", "", "")
+		v := fs.Bool("v", false, "")
+		if err := parseArgs(fs, c.args); err != nil {
+			t.Fatal(err)
+		}
+		if *seed != c.seed || *v != c.verbose || fmt.Sprint(fs.Args()) != fmt.Sprint(c.pos) {
+			t.Errorf("%q: seed %q v %v args %q", c.args, *seed, *v, fs.Args())
+		}
+	}
 }
