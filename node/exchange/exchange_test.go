@@ -100,8 +100,7 @@ func TestFetchStoresAndCountsBySource(t *testing.T) {
 	}
 	seed := newPeer(t, seedStore, nil)
 	lan := newPeer(t, lanStore, nil)
-	var dev *peerNode
-	dev = newPeer(t, newStore(), func(p peer.ID) bool { return p == lan.h.ID() })
+	dev := newPeer(t, newStore(), func(p peer.ID) bool { return p == lan.h.ID() })
 	dev.ex.SetSeeds([]peer.ID{seed.h.ID()})
 	link(t, dev, seed)
 	link(t, dev, lan)
