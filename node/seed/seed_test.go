@@ -20,6 +20,12 @@ import (
 )
 
 func newSeed(t *testing.T, root []byte) *Seed {
+	s, _ := newSeedAt(t, root)
+	return s
+}
+
+// newSeedAt also returns the directory of the seed's block store.
+func newSeedAt(t *testing.T, root []byte) (*Seed, string) {
 	t.Helper()
 	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
 	if err != nil {
@@ -30,7 +36,8 @@ func newSeed(t *testing.T, root []byte) *Seed {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(filepath.Join(t.TempDir(), "store"), store.Options{})
+	storeDir := filepath.Join(t.TempDir(), "store")
+	st, err := store.Open(storeDir, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +46,7 @@ func newSeed(t *testing.T, root []byte) *Seed {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return s, storeDir
 }
 
 func TestImportAndAdminAPI(t *testing.T) {
@@ -139,5 +146,57 @@ func TestImportAndAdminAPI(t *testing.T) {
 	_, err = s.Import(ctx, bytes.NewReader(bundle.Bytes()))
 	if !errors.Is(err, protocol.ErrStaleSequence) {
 		t.Fatalf("replayed old bundle err = %v, want ErrStaleSequence", err)
+	}
+}
+
+func TestSeedHoldsNoPlaintext(t *testing.T) {
+	ctx := context.Background()
+	p, err := publisher.Init(filepath.Join(t.TempDir(), "pub"), publisher.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	marker := []byte("MESHOTA-PLAINTEXT-MARKER-7f3a9c")
+	src := t.TempDir()
+	// The marker repeats, and it also is a whole small file of its own.
+	if err := os.WriteFile(filepath.Join(src, "big"), bytes.Repeat(marker, 40000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "marker.txt"), marker, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Publish(ctx, publisher.Request{Channel: "stable", Version: "1.0.0", Source: src}); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := p.WriteBundle(ctx, &b, "stable"); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(b.Bytes(), marker) || bytes.Contains(b.Bytes(), []byte("marker.txt")) {
+		t.Fatal("the release bundle carries plaintext (content or file names)")
+	}
+	s, storeDir := newSeedAt(t, p.Roots()[0])
+	if _, err := s.Import(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, dir := range []string{s.cfg.Dir, storeDir} {
+		filepath.Walk(dir, func(path string, fi os.FileInfo, err error) error {
+			if err != nil || fi.IsDir() {
+				return err
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			seen++
+			if bytes.Contains(data, marker) || bytes.Contains(data, []byte("marker.txt")) {
+				t.Errorf("seed file %s holds plaintext", path)
+			}
+			return nil
+		})
+	}
+	if seen < 5 {
+		t.Fatalf("only %d files scanned: the store was not where the test looked", seen)
 	}
 }
