@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshota/meshota/crypto"
 	"github.com/meshota/meshota/node/agent"
+	"github.com/meshota/meshota/node/exchange"
 	"github.com/meshota/meshota/node/host"
 	"github.com/meshota/meshota/node/install"
 )
@@ -22,7 +23,7 @@ func init() {
 		Summary: "run a device's update agent",
 		Usage: `Usage: meshota agent --dir D --channel C --install-dir DIR [--bootstrap MULTIADDR]...
                      [--install-cmd CMD] [--health-cmd CMD] [--health-timeout DUR]
-                     [--listen MULTIADDR]... [--no-mdns] [--config agent.toml]
+                     [--listen MULTIADDR]... [--no-mdns] [--max-rate BYTES/S] [--config agent.toml]
 
 Runs the device daemon: it finds peers on its LAN by mDNS and dials the
 bootstrap peers, learns of releases over gossip (and asks peers on
@@ -50,6 +51,7 @@ Example:
 		fs.Var(&boot, "bootstrap", "peer multiaddr with /p2p/ ID to keep connected (repeatable)")
 		fs.Var(&listen, "listen", "libp2p listen multiaddr (repeatable; default TCP and QUIC on random ports)")
 		noMDNS := fs.Bool("no-mdns", false, "do not look for peers on the LAN")
+		maxRate := fs.Int("max-rate", 0, "cap on block exchange bandwidth, bytes/s each way (0: none)")
 		config := fs.String("config", "", "TOML file with flag values (flags override it)")
 		logger := logFlags(fs)
 		if err := parseArgs(fs, args); err != nil {
@@ -69,6 +71,7 @@ Example:
 			Dir: *dir, Channel: *channel, InstallDir: *installDir,
 			Install: install.Hook{Command: *installCmd}, Health: install.Hook{Command: *healthCmd, Timeout: *healthTimeout},
 			Bootstrap: boot, Listen: listen, MDNS: !*noMDNS,
+			Cap: exchange.Rate{Up: *maxRate, Down: *maxRate},
 		}, log)
 		if err != nil {
 			return err
@@ -92,6 +95,7 @@ type agentOptions struct {
 	MDNSService                     string
 	// Seeds are the peers counted as the seed; nil means the bootstrap peers.
 	Seeds []peer.ID
+	Cap   exchange.Rate
 }
 
 // startAgent loads a device directory and starts its network stack and
@@ -120,7 +124,7 @@ func startAgent(ctx context.Context, o agentOptions, log *slog.Logger) (*agent.A
 	if err != nil {
 		return nil, nil, err
 	}
-	rt, err := startRuntime(ctx, runtimeConfig{Dir: o.Dir, Listen: o.Listen, Bootstrap: o.Bootstrap, MDNS: o.MDNS, MDNSService: o.MDNSService, Logger: log})
+	rt, err := startRuntime(ctx, runtimeConfig{Dir: o.Dir, Listen: o.Listen, Bootstrap: o.Bootstrap, MDNS: o.MDNS, MDNSService: o.MDNSService, Cap: o.Cap, Logger: log})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -28,7 +28,9 @@ type runtimeConfig struct {
 	MDNS      bool
 	// MDNSService separates fleets (and tests) on one LAN; default "meshota".
 	MDNSService string
-	Logger      *slog.Logger
+	// Cap limits the block exchange's bandwidth (bytes/s, 0 = none).
+	Cap    exchange.Rate
+	Logger *slog.Logger
 }
 
 func startRuntime(ctx context.Context, c runtimeConfig) (*runtime, error) {
@@ -52,7 +54,7 @@ func startRuntime(ctx context.Context, c runtimeConfig) (*runtime, error) {
 		r.Close()
 		return nil, err
 	}
-	r.ex = exchange.New(ctx, exchange.Config{Host: h, Blockstore: r.store.Blockstore(), IsLAN: h.IsLAN})
+	r.ex = exchange.New(ctx, exchange.Config{Host: h, Blockstore: r.store.Blockstore(), IsLAN: h.IsLAN, Cap: c.Cap})
 	if err := h.Start(); err != nil {
 		r.Close()
 		return nil, err

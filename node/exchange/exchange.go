@@ -32,6 +32,8 @@ type Config struct {
 	// before what is missing is asked again of every connected peer
 	// (default 10 s).
 	StallTimeout time.Duration
+	// Cap limits the exchange's bandwidth, for constrained links.
+	Cap Rate
 }
 
 // Traffic is what the exchange received, by source, and what it served.
@@ -66,7 +68,7 @@ func New(ctx context.Context, cfg Config) *Exchange {
 	}
 	e := &Exchange{isLAN: cfg.IsLAN, seeds: map[peer.ID]bool{}, stall: cfg.StallTimeout}
 	e.SetSeeds(cfg.Seeds)
-	e.bs = bitswap.New(ctx, bsnet.NewFromIpfsHost(cfg.Host), nil, cfg.Blockstore,
+	e.bs = bitswap.New(ctx, bsnet.NewFromIpfsHost(newLimitedHost(cfg.Host, cfg.Cap)), nil, cfg.Blockstore,
 		bitswap.WithTracer(tracer{e}),
 		bitswap.MaxOutstandingBytesPerPeer(cfg.MaxOutstandingBytesPerPeer),
 	)

@@ -151,3 +151,53 @@ func TestWrongBytesAreRejectedAndFetchedElsewhere(t *testing.T) {
 		t.Fatalf("got %d of %d blocks with an honest peer present", n, len(blks))
 	}
 }
+
+func TestBandwidthCap(t *testing.T) {
+	const capBytes = 1 << 20 // 1 MiB/s
+	for _, side := range []string{"download cap on the fetcher", "upload cap on the server"} {
+		t.Run(side, func(t *testing.T) {
+			blks := makeBlocks(t, 12, 256<<10) // 3 MiB
+			srcStore := newStore()
+			for _, b := range blks {
+				srcStore.Put(t.Context(), b)
+			}
+			var srcCap, devCap Rate
+			if side == "upload cap on the server" {
+				srcCap.Up = capBytes
+			} else {
+				devCap.Down = capBytes
+			}
+			src := newCappedPeer(t, srcStore, srcCap)
+			dev := newCappedPeer(t, newStore(), devCap)
+			link(t, dev, src)
+			start := time.Now()
+			if n := fetchAll(t, dev.ex, blks); n != len(blks) {
+				t.Fatalf("got %d of %d blocks", n, len(blks))
+			}
+			took := time.Since(start)
+			total := 0
+			for _, b := range blks {
+				total += len(b.RawData())
+			}
+			// Lower bound only: the bucket starts full (one burst), the rest
+			// waits for tokens. Faster means the cap is not applied.
+			floor := time.Duration(float64(total-capBytes/10) / capBytes * float64(time.Second) * 0.9)
+			t.Logf("%d bytes under a %d B/s cap took %v (floor %v)", total, capBytes, took, floor)
+			if took < floor {
+				t.Fatalf("capped fetch of %d bytes took %v, faster than the cap allows (%v)", total, took, floor)
+			}
+		})
+	}
+}
+
+func newCappedPeer(t *testing.T, bs blockstore.Blockstore, c Rate) *peerNode {
+	t.Helper()
+	h, err := host.New(t.Context(), host.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	ex := New(t.Context(), Config{Host: h, Blockstore: bs, Cap: c, StallTimeout: 5 * time.Second})
+	t.Cleanup(func() { ex.Close() })
+	return &peerNode{h: h, bs: bs, ex: ex}
+}
