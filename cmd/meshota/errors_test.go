@@ -64,6 +64,8 @@ func TestBadInput(t *testing.T) {
 		{"device init with a non-root file", []string{"device", "init", "--dir", filepath.Join(dir, "d2"), "--root", car}, 1, "not a trust root"},
 		{"bad rollout percent", []string{"publish", "--dir", pub, "--channel", "stable", "--version", "9.0.0", "--rollout", "0", src, "--out", car}, 2, "rollout"},
 		{"bad channel name", []string{"publish", "--dir", pub, "--channel", "Stable!", "--version", "9.0.0", src, "--out", car}, 1, "channel"},
+		{"root without subcommand", []string{"root", "--dir", pub}, 2, "rotate"},
+		{"root rotate on a device dir", []string{"root", "rotate", "--dir", dev}, 1, "not a publisher directory"},
 		{"source that does not exist", []string{"publish", "--dir", pub, "--channel", "stable", "--version", "9.0.0", filepath.Join(dir, "none"), "--out", car}, 1, "none"},
 	}
 	for _, c := range cases {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -83,6 +84,8 @@ type Agent struct {
 	stopReport context.CancelFunc // repeats of the latest status report
 
 	events chan Event
+
+	fetchingRoots atomic.Bool
 }
 
 // New loads the agent's state and checks its configuration. It does not
@@ -243,7 +246,16 @@ func (a *Agent) logRefusal(err error, from peer.ID) {
 func (a *Agent) validateManifestGossip(_ context.Context, from peer.ID, data []byte) gossip.Verdict {
 	a.mu.Lock()
 	_, err := protocol.ValidateManifest(data, a.trusted, a.cfg.Channel, a.cfg.Now(), a.cfg.Limits)
+	ctx := a.runCtx
 	a.mu.Unlock()
+	if errors.Is(err, protocol.ErrRootAhead) && ctx != nil && a.fetchingRoots.CompareAndSwap(false, true) {
+		// Signed under a trust root we do not have yet: ask the peer that
+		// forwarded it (it accepted it, so it has the chain).
+		go func() {
+			defer a.fetchingRoots.Store(false)
+			a.fetchRoots(ctx, from, data)
+		}()
+	}
 	return verdict(err)
 }
 

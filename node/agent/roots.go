@@ -58,8 +58,10 @@ func rootsAfter(chain [][]byte, v uint64) [][]byte {
 	return out
 }
 
-// fetchRoots asks p for the roots after ours, adopts those that verify,
-// and offers the manifest that needed them again.
+// fetchRoots asks p for the roots after ours, adopts those that verify
+// (protocol's TrustedState.UpdateRoots, which also undoes a fast-forward
+// when the release keys were replaced), and offers the manifest that
+// needed them again.
 func (a *Agent) fetchRoots(ctx context.Context, p peer.ID, manifest []byte) {
 	a.mu.Lock()
 	have := a.trusted.Root.Version
@@ -70,39 +72,41 @@ func (a *Agent) fetchRoots(ctx context.Context, p peer.ID, manifest []byte) {
 		return
 	}
 	a.mu.Lock()
-	cur := a.trusted.Root
-	adopted := 0
+	uerr := a.trusted.UpdateRoots(chain, a.cfg.Now(), a.cfg.Limits)
+	now := a.trusted.Root.Version
+	if now == have {
+		a.mu.Unlock()
+		a.log.Warn("trust root update refused", "peer", p, "err", uerr)
+		return
+	}
 	for _, b := range chain {
-		env, err := crypto.ParseEnvelope(b, maxRootEnvelope)
-		if err != nil {
-			break
+		if v := rootVersion(b); v > have && v <= now {
+			a.st.Roots = append(a.st.Roots, b)
 		}
-		next, err := crypto.UpdateRoot(cur, env)
-		if err != nil {
-			a.log.Warn("trust root update refused", "peer", p, "err", err)
-			break
-		}
-		cur = next
-		a.st.Roots = append(a.st.Roots, b)
-		adopted++
 	}
-	if adopted == 0 {
-		a.mu.Unlock()
-		return
+	if mark, ok := a.trusted.Channels[a.cfg.Channel]; ok {
+		a.st.Mark = &mark
+	} else {
+		a.st.Mark = nil
 	}
-	if cur.Expires.Before(a.cfg.Now()) {
-		a.st.Roots = a.st.Roots[:len(a.st.Roots)-adopted]
-		a.mu.Unlock()
-		a.log.Warn("newest trust root offered is expired; keeping ours", "peer", p)
-		return
-	}
-	a.trusted.Root = cur
 	err = a.st.save(a.cfg.StateDir)
 	a.mu.Unlock()
 	if err != nil {
 		a.log.Error("cannot save state", "err", err)
 		return
 	}
-	a.log.Info("trust root updated", "version", cur.Version)
+	a.log.Info("trust root updated", "version", now, "partial_error", uerr)
 	a.offer(ctx, manifest, p)
+}
+
+func rootVersion(b []byte) uint64 {
+	env, err := crypto.ParseEnvelope(b, maxRootEnvelope)
+	if err != nil {
+		return 0
+	}
+	r, err := crypto.ParseRoot(env)
+	if err != nil {
+		return 0
+	}
+	return r.Version
 }

@@ -279,3 +279,25 @@ func TestMaliciousPeerDoesNotStopTheFleet(t *testing.T) {
 		}
 	}
 }
+
+func TestFleetFollowsRootRotation(t *testing.T) {
+	f := newFleet(t, 3)
+	for _, d := range f.devices {
+		f.start(d, "true")
+	}
+	f.line()
+	v1 := writeTree(t, 1, 1<<20)
+	r1 := f.ship(f.pub.Publish(f.ctx, publisher.Request{Channel: f.channel, Version: "1.0.0", Source: v1}))
+	waitFor(t, f.devices, r1.Sequence, protocol.StateInstalled, 60*time.Second)
+	// New root and release keys: devices trust root 1 and learn root 2 from
+	// their peers when the first manifest signed under it arrives.
+	if v, err := f.pub.RotateRoot(0); err != nil || v != 2 {
+		t.Fatalf("RotateRoot = %d, %v", v, err)
+	}
+	v2 := writeTree(t, 2, 1<<20)
+	r2 := f.ship(f.pub.Publish(f.ctx, publisher.Request{Channel: f.channel, Version: "2.0.0", Source: v2}))
+	waitFor(t, f.devices, r2.Sequence, protocol.StateInstalled, 60*time.Second)
+	for _, d := range f.devices {
+		sameTree(t, v2, d.inst.CurrentPath())
+	}
+}

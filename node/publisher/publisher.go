@@ -112,6 +112,9 @@ func Open(dir string, o Options) (*Publisher, error) {
 	if _, err := os.Stat(filepath.Join(dir, "keys", "root.key")); err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrNotPublisher, dir)
 	}
+	if err := recoverRotation(dir); err != nil {
+		return nil, err
+	}
 	rootKey, err := crypto.ReadSigningKeyFile(filepath.Join(dir, "keys", "root.key"))
 	if err != nil {
 		return nil, err

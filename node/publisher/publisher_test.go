@@ -187,3 +187,57 @@ func TestPublishRolloutRollbackAndBundle(t *testing.T) {
 		t.Fatalf("devices after revoke: %v, %v", ds, err)
 	}
 }
+
+func TestRotateRoot(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pub")
+	p, err := Init(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := crypto.ParseEnvelope(p.Roots()[0], 64<<10)
+	r1, err := crypto.VerifyInitialRoot(first, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldRel := p.relKey.Public().ID()
+	if v, err := p.RotateRoot(0); err != nil || v != 2 {
+		t.Fatalf("RotateRoot = %d, %v", v, err)
+	}
+	p.Close()
+	p, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if p.Root().Version != 2 || len(p.Roots()) != 2 {
+		t.Fatalf("reopened at root %d with %d roots", p.Root().Version, len(p.Roots()))
+	}
+	if p.relKey.Public().ID() == oldRel {
+		t.Fatal("release key not replaced")
+	}
+	env, _ := crypto.ParseEnvelope(p.Roots()[1], 64<<10)
+	if _, err := crypto.UpdateRoot(r1, env); err != nil {
+		t.Fatalf("a device trusting root 1 refuses root 2: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "keys", "retired", "v1-release.key")); err != nil {
+		t.Fatalf("old release key not retired: %v", err)
+	}
+	// An interrupted rotation (new keys written, no root file) is undone.
+	stray, _ := crypto.GenerateSigningKey()
+	if err := crypto.WriteSigningKeyFile(filepath.Join(dir, "keys", "root.key.next"), stray); err != nil {
+		t.Fatal(err)
+	}
+	current := p.rootKey.Public().ID()
+	p.Close()
+	p2, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p2.Close()
+	if _, err := os.Stat(filepath.Join(dir, "keys", "root.key.next")); !os.IsNotExist(err) {
+		t.Fatal("pending key of an abandoned rotation left behind")
+	}
+	if p2.rootKey.Public().ID() != current || p2.Root().Version != 2 {
+		t.Fatal("an abandoned rotation changed the root key")
+	}
+}
