@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +29,8 @@ signed manifests, keyrings and encrypted blocks. It takes releases from the
 publisher through its admin API (token in S/admin.token) or a CAR file,
 announces them to the mesh, serves blocks, and shows the fleet's status on
 --http (/api/status, /metrics, /healthz). --root is needed on first start.
+Its libp2p addresses are printed and written to S/addrs, for devices'
+--bootstrap.
 
 Examples:
   meshota seed --dir ./seed --root ./publisher/roots/0001.root --listen /ip4/0.0.0.0/tcp/4001
@@ -111,8 +114,13 @@ Examples:
 			return err
 		}
 		defer adminSrv.Close()
-		for _, a := range rt.host.P2PAddrs() {
+		addrs := rt.host.P2PAddrs()
+		for _, a := range addrs {
 			fmt.Fprintf(e.Stdout, "seed listening on %s\n", a)
+		}
+		// For scripts and devices' --bootstrap: one multiaddr a line.
+		if err := os.WriteFile(filepath.Join(*dir, "addrs"), []byte(strings.Join(addrs, "\n")+"\n"), 0o644); err != nil {
+			return err
 		}
 		fmt.Fprintf(e.Stdout, "status on http://%s/api/status, admin API on %s (token in %s)\n",
 			statusSrv.Addr, adminSrv.Addr, filepath.Join(*dir, "admin.token"))
