@@ -36,7 +36,10 @@ type PublishOptions struct {
 	Previous *Index
 	// Workers bounds parallel chunk encryption; 0 means GOMAXPROCS.
 	Workers int
-	Logger  *slog.Logger
+	// Progress, if set, is called with the plaintext bytes read so far,
+	// once per chunk, from the reading goroutine.
+	Progress func(bytesRead uint64)
+	Logger   *slog.Logger
 }
 
 // Release is the result of Publish: what a manifest needs and figures.
@@ -88,11 +91,12 @@ func Publish(ctx context.Context, bs BlockStore, opt PublishOptions) (*Release, 
 
 	x := &Index{Channel: opt.Channel}
 	var slots []*Chunk
+	var read uint64 // plaintext bytes chunked so far, for opt.Progress
 	w := newBatchWriter(bs)
 	walkErr := walkRelease(gctx, opt.Source, func(e Entry, abs string) error {
 		if e.Type == TypeFile && e.Size > 0 {
 			e.FirstChunk = uint64(len(slots))
-			n, size, err := chunkFile(gctx, g, abs, opt, w, &slots)
+			n, size, err := chunkFile(gctx, g, abs, opt, w, &slots, &read)
 			if err != nil {
 				return err
 			}
@@ -154,7 +158,7 @@ func Publish(ctx context.Context, bs BlockStore, opt PublishOptions) (*Release, 
 
 // chunkFile reads one file through the chunker and schedules each chunk's
 // encryption and storage on g. It returns the number of chunks and bytes.
-func chunkFile(ctx context.Context, g *errgroup.Group, abs string, opt PublishOptions, w *batchWriter, slots *[]*Chunk) (uint64, uint64, error) {
+func chunkFile(ctx context.Context, g *errgroup.Group, abs string, opt PublishOptions, w *batchWriter, slots *[]*Chunk, read *uint64) (uint64, uint64, error) {
 	f, err := os.Open(abs)
 	if err != nil {
 		return 0, 0, err
@@ -177,6 +181,10 @@ func chunkFile(ctx context.Context, g *errgroup.Group, abs string, opt PublishOp
 		*slots = append(*slots, slot)
 		n++
 		size += uint64(len(data))
+		*read += uint64(len(data))
+		if opt.Progress != nil {
+			opt.Progress(*read)
+		}
 		g.Go(func() error {
 			c, b := sealChunk(opt.Secret, opt.Channel, data)
 			*slot = c

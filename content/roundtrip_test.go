@@ -2,6 +2,7 @@ package content
 
 import (
 	"context"
+	"github.com/meshota/meshota/crypto"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -133,5 +134,31 @@ func TestPublishRefuses(t *testing.T) {
 				t.Fatalf("Publish error = %v, want ErrUnsupportedFile or ErrUnsafePath", err)
 			}
 		})
+	}
+}
+
+func TestPublishReportsProgress(t *testing.T) {
+	dir := t.TempDir()
+	data := randBytes(rand.New(rand.NewPCG(5, 6)), 2_000_000)
+	if err := os.WriteFile(filepath.Join(dir, "a"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "b"), data[:300_000], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var calls []uint64
+	secret := crypto.ChannelSecret{1}
+	_, err := Publish(context.Background(), memStore(), PublishOptions{Channel: "stable", Secret: &secret, Source: dir,
+		Progress: func(n uint64) { calls = append(calls, n) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) < 3 || calls[len(calls)-1] != 2_300_000 {
+		t.Fatalf("progress calls %v: want several, ending at the total", calls)
+	}
+	for i := 1; i < len(calls); i++ {
+		if calls[i] <= calls[i-1] {
+			t.Fatalf("progress went backwards: %v", calls)
+		}
 	}
 }

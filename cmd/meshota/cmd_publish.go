@@ -57,7 +57,10 @@ Examples:
 			return err
 		}
 		defer p.Close()
-		res, err := p.Publish(ctx, publisher.Request{Channel: *channel, Version: *version, Source: fs.Arg(0), RolloutBasisPoints: bp, Expires: *expires})
+		bar := newProgress(e.Stderr, "publishing", treeSize(fs.Arg(0)))
+		res, err := p.Publish(ctx, publisher.Request{Channel: *channel, Version: *version, Source: fs.Arg(0),
+			RolloutBasisPoints: bp, Expires: *expires, Progress: bar.update})
+		bar.done()
 		if err != nil {
 			return err
 		}

@@ -67,3 +67,16 @@ func TestParseArgsInterleaved(t *testing.T) {
 		}
 	}
 }
+
+func TestProgressPlainLines(t *testing.T) {
+	var b bytes.Buffer
+	p := newProgress(&b, "publishing", 1000)
+	for _, n := range []uint64{100, 260, 500, 510, 990, 1000} {
+		p.update(n)
+	}
+	p.done()
+	want := "publishing: 25% (260 B of 1000 B)\npublishing: 50% (500 B of 1000 B)\npublishing: 75% (990 B of 1000 B)\npublishing: 100% (1000 B of 1000 B)\n"
+	if b.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}

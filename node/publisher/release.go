@@ -26,7 +26,8 @@ type Request struct {
 	RolloutBasisPoints uint16
 	// Expires is how long the manifest is valid (default 30 days).
 	Expires time.Duration
-	Logger  interface{ Info(string, ...any) }
+	// Progress, if set, receives the plaintext bytes read so far.
+	Progress func(bytesRead uint64)
 }
 
 // Result describes a published manifest.
@@ -70,7 +71,7 @@ func (p *Publisher) Publish(ctx context.Context, r Request) (*Result, error) {
 		return nil, err
 	}
 	rel, err := content.Publish(ctx, p.store.Blockstore(), content.PublishOptions{
-		Channel: r.Channel, Secret: secret, Source: r.Source, Previous: prev,
+		Channel: r.Channel, Secret: secret, Source: r.Source, Previous: prev, Progress: r.Progress,
 	})
 	if err != nil {
 		return nil, err
