@@ -38,6 +38,18 @@ func TestBadInput(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	os.Chmod(filepath.Join(loose, "keys", "release.key"), 0o644)
+	// A key file that cannot be read as a key (truncated by a bad copy).
+	broken := filepath.Join(dir, "broken")
+	if _, stderr, code := runCLI(t, "init", "--dir", broken); code != 0 {
+		t.Fatal(stderr)
+	}
+	os.WriteFile(filepath.Join(broken, "keys", "root.key"), []byte("meshota-sec1:AAAA\n"), 0o600)
+	// A device whose key file is missing.
+	nokey := filepath.Join(dir, "nokey")
+	if _, stderr, code := runCLI(t, "device", "init", "--dir", nokey, "--root", root); code != 0 {
+		t.Fatal(stderr)
+	}
+	os.Remove(filepath.Join(nokey, "device.key"))
 
 	cases := []struct {
 		name string
@@ -59,6 +71,8 @@ func TestBadInput(t *testing.T) {
 		{"seed without token", []string{"rollout", "--dir", pub, "--channel", "stable", "--percent", "60", "--seed", "127.0.0.1:1"}, 2, "admin token"},
 		{"status of an unreachable seed", []string{"status", "--seed", "127.0.0.1:1"}, 1, "cannot reach the seed"},
 		{"key file readable by others", []string{"fleet", "list", "--dir", loose}, 1, "chmod 600"},
+		{"unreadable key file", []string{"fleet", "list", "--dir", broken}, 1, "root.key"},
+		{"device key file missing", []string{"agent", "--dir", nokey, "--channel", "stable", "--install-dir", filepath.Join(dir, "j")}, 1, "device.key"},
 		{"agent on a publisher dir", []string{"agent", "--dir", pub, "--channel", "stable", "--install-dir", filepath.Join(dir, "i")}, 1, "device directory"},
 		{"device init over a device", []string{"device", "init", "--dir", dev, "--root", root}, 1, "refusing to overwrite"},
 		{"device init with a non-root file", []string{"device", "init", "--dir", filepath.Join(dir, "d2"), "--root", car}, 1, "not a trust root"},
