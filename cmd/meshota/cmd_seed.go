@@ -46,6 +46,7 @@ Examples:
 		adminAddr := fs.String("admin", "127.0.0.1:7070", "admin API address (keep it local)")
 		importCAR := fs.String("import", "", "import this release bundle at start")
 		announce := fs.Duration("announce-interval", 2*time.Minute, "how often manifests are re-announced")
+		oncePerSite := fs.Duration("once-per-site", 30*time.Second, "send a block to one device per site (same NAT address or private /24) within this window; its neighbours get it over their LAN (0: off)")
 		config := fs.String("config", "", "TOML file with flag values (flags override it)")
 		logger := logFlags(fs)
 		if err := parseArgs(fs, args); err != nil {
@@ -73,7 +74,7 @@ Examples:
 				return fmt.Errorf("read trust root: %w", err)
 			}
 		}
-		rt, err := startRuntime(ctx, runtimeConfig{Dir: *dir, Listen: listen, Logger: log})
+		rt, err := startRuntime(ctx, runtimeConfig{Dir: *dir, Listen: listen, OncePerSite: *oncePerSite, Logger: log})
 		if err != nil {
 			return err
 		}

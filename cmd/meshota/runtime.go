@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/meshota/meshota/content/store"
 	"github.com/meshota/meshota/node/exchange"
@@ -29,8 +30,10 @@ type runtimeConfig struct {
 	// MDNSService separates fleets (and tests) on one LAN; default "meshota".
 	MDNSService string
 	// Cap limits the block exchange's bandwidth (bytes/s, 0 = none).
-	Cap    exchange.Rate
-	Logger *slog.Logger
+	Cap exchange.Rate
+	// OncePerSite (seeds) sends each block about once per site.
+	OncePerSite time.Duration
+	Logger      *slog.Logger
 }
 
 func startRuntime(ctx context.Context, c runtimeConfig) (*runtime, error) {
@@ -54,7 +57,7 @@ func startRuntime(ctx context.Context, c runtimeConfig) (*runtime, error) {
 		r.Close()
 		return nil, err
 	}
-	r.ex = exchange.New(ctx, exchange.Config{Host: h, Blockstore: r.store.Blockstore(), IsLAN: h.IsLAN, Cap: c.Cap})
+	r.ex = exchange.New(ctx, exchange.Config{Host: h, Blockstore: r.store.Blockstore(), IsLAN: h.IsLAN, Cap: c.Cap, OncePerSite: c.OncePerSite})
 	if err := h.Start(); err != nil {
 		r.Close()
 		return nil, err

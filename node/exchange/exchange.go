@@ -34,6 +34,11 @@ type Config struct {
 	StallTimeout time.Duration
 	// Cap limits the exchange's bandwidth, for constrained links.
 	Cap Rate
+	// OncePerSite, when positive, makes this node (a seed) send each block
+	// to at most one peer per site within that window (see siteFilter);
+	// SiteOf names a peer's site (default: SiteOf(Host)).
+	OncePerSite time.Duration
+	SiteOf      func(peer.ID) string
 }
 
 // Traffic is what the exchange received, by source, and what it served.
@@ -68,10 +73,17 @@ func New(ctx context.Context, cfg Config) *Exchange {
 	}
 	e := &Exchange{isLAN: cfg.IsLAN, seeds: map[peer.ID]bool{}, stall: cfg.StallTimeout}
 	e.SetSeeds(cfg.Seeds)
-	e.bs = bitswap.New(ctx, bsnet.NewFromIpfsHost(newLimitedHost(cfg.Host, cfg.Cap)), nil, cfg.Blockstore,
+	opts := []bitswap.Option{
 		bitswap.WithTracer(tracer{e}),
 		bitswap.MaxOutstandingBytesPerPeer(cfg.MaxOutstandingBytesPerPeer),
-	)
+	}
+	if cfg.OncePerSite > 0 {
+		if cfg.SiteOf == nil {
+			cfg.SiteOf = SiteOf(cfg.Host)
+		}
+		opts = append(opts, bitswap.WithPeerBlockRequestFilter(newSiteFilter(cfg.OncePerSite, cfg.SiteOf).allow))
+	}
+	e.bs = bitswap.New(ctx, bsnet.NewFromIpfsHost(newLimitedHost(cfg.Host, cfg.Cap)), nil, cfg.Blockstore, opts...)
 	e.svc = blockservice.New(cfg.Blockstore, e.bs)
 	return e
 }
