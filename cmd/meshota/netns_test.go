@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -16,127 +17,256 @@ import (
 	"github.com/meshota/meshota/node/status"
 )
 
-// TestSitesBehindSlowUplinks runs the real binary in network namespaces:
-// a seed on the WAN and two sites of four devices, each site's link to
-// the WAN shaped to 2 Mbit/s each way, 100 Mbit/s inside the site. Every device must install, and
-// the seed must send each site far less than a copy per device.
-func TestSitesBehindSlowUplinks(t *testing.T) {
+// siteLab is a seed on the WAN and sites of devices, all running the real
+// binary in network namespaces (node/netlab), with the publisher's files on
+// the shared filesystem.
+type siteLab struct {
+	t       *testing.T
+	ctx     context.Context
+	lab     *netlab.Lab
+	bin     string
+	dir     string
+	pub     string
+	root    string
+	seed    *netlab.Host
+	seedDir string
+	boot    string
+	sites   []*netlab.Site
+	devs    [][]labDevice // by site
+}
+
+type labDevice struct {
+	h   *netlab.Host
+	dir string
+	cmd *exec.Cmd
+}
+
+func newSiteLab(t *testing.T, sites, perSite int, link netlab.Rate) *siteLab {
 	if testing.Short() {
 		t.Skip("network namespaces and real processes")
 	}
-	lab := netlab.New(t) // skips, saying why, without root or ip
-	bin := buildBinary(t)
-	const perSite = 4
-	var sites []*netlab.Site
-	for range 2 {
-		s, err := lab.AddSite(netlab.SiteOptions{Uplink: 2 * netlab.Mbit, Downlink: 2 * netlab.Mbit})
+	l := &siteLab{t: t, lab: netlab.New(t), bin: buildBinary(t), dir: t.TempDir()}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	t.Cleanup(cancel)
+	l.ctx = ctx
+	l.pub = filepath.Join(l.dir, "pub")
+	l.root = filepath.Join(l.pub, "roots", "0001.root")
+	l.run(nil, "init", "--dir", l.pub)
+	var err error
+	if l.seed, err = l.lab.AddHost(nil, netlab.HostOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for si := range sites {
+		s, err := l.lab.AddSite(netlab.SiteOptions{Uplink: link, Downlink: link})
 		if err != nil {
 			t.Fatal(err)
 		}
-		sites = append(sites, s)
-	}
-	seedHost, err := lab.AddHost(nil, netlab.HostOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	sh := func(h *netlab.Host, args ...string) string {
-		t.Helper()
-		var cmd *exec.Cmd
-		if h == nil {
-			cmd = exec.CommandContext(ctx, bin, args...)
-		} else {
-			cmd = h.Command(ctx, bin, args...)
-		}
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("%v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
-	pub := filepath.Join(dir, "pub")
-	root := filepath.Join(pub, "roots", "0001.root")
-	sh(nil, "init", "--dir", pub)
-	type dev struct {
-		h   *netlab.Host
-		dir string
-	}
-	var devs []dev
-	for si, s := range sites {
+		l.sites = append(l.sites, s)
+		var ds []labDevice
 		for i := range perSite {
-			h, err := lab.AddHost(s, netlab.HostOptions{Up: 100 * netlab.Mbit, Down: 100 * netlab.Mbit})
+			h, err := l.lab.AddHost(s, netlab.HostOptions{Up: 100 * netlab.Mbit, Down: 100 * netlab.Mbit})
 			if err != nil {
 				t.Fatal(err)
 			}
-			d := filepath.Join(dir, fmt.Sprintf("site%d-dev%d", si, i))
-			sh(nil, "device", "init", "--dir", d, "--root", root, "--kem", "x25519")
+			d := filepath.Join(l.dir, fmt.Sprintf("site%d-dev%d", si, i))
+			l.run(nil, "device", "init", "--dir", d, "--root", l.root, "--kem", "x25519")
 			en, _ := os.ReadFile(filepath.Join(d, "enrollment.txt"))
-			sh(nil, "fleet", "add", "--dir", pub, "--channel", "stable", strings.TrimSpace(string(en)))
-			devs = append(devs, dev{h, d})
+			l.run(nil, "fleet", "add", "--dir", l.pub, "--channel", "stable", strings.TrimSpace(string(en)))
+			ds = append(ds, labDevice{h: h, dir: d})
 		}
+		l.devs = append(l.devs, ds)
 	}
-	src := filepath.Join(dir, "build")
-	os.MkdirAll(src, 0o755)
-	release := make([]byte, 2<<20)
-	rand.Read(release) // distinct chunks: no deduplication to flatter the figures
-	os.WriteFile(filepath.Join(src, "firmware.bin"), release, 0o644)
-	car := filepath.Join(dir, "r.car")
-	sh(nil, "publish", "--dir", pub, "--channel", "stable", "--version", "1.0.0", src, "--out", car)
+	return l
+}
 
-	seedDir := filepath.Join(dir, "seed")
-	seedCmd := seedHost.Command(ctx, bin, "seed", "--dir", seedDir, "--root", root, "--import", car,
-		"--listen", "/ip4/"+seedHost.IP()+"/tcp/4001", "--http", seedHost.IP()+":8080", "--admin", "127.0.0.1:7070",
-		"--announce-interval", "5s")
-	seedLog, _ := os.Create(filepath.Join(dir, "seed.log"))
-	seedCmd.Stdout, seedCmd.Stderr = seedLog, seedLog
-	if err := seedCmd.Start(); err != nil {
-		t.Fatal(err)
+// run runs the binary in h's namespace (nil: this one) and returns its output.
+func (l *siteLab) run(h *netlab.Host, args ...string) string {
+	l.t.Helper()
+	var cmd *exec.Cmd
+	if h == nil {
+		cmd = exec.CommandContext(l.ctx, l.bin, args...)
+	} else {
+		cmd = h.Command(l.ctx, l.bin, args...)
 	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		l.t.Fatalf("%v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+func (l *siteLab) background(h *netlab.Host, log string, args ...string) *exec.Cmd {
+	l.t.Helper()
+	c := h.Command(l.ctx, l.bin, args...)
+	f, err := os.Create(filepath.Join(l.dir, log))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	c.Stdout, c.Stderr = f, f
+	if err := c.Start(); err != nil {
+		l.t.Fatal(err)
+	}
+	return c
+}
+
+// release writes a random tree of size bytes and returns its firmware.
+func (l *siteLab) release(version string, size int) ([]byte, string) {
+	src := filepath.Join(l.dir, "build-"+version)
+	os.MkdirAll(src, 0o755)
+	data := make([]byte, size)
+	rand.Read(data) // distinct chunks: no deduplication to flatter the figures
+	os.WriteFile(filepath.Join(src, "firmware.bin"), data, 0o644)
+	return data, src
+}
+
+// startSeed starts the seed with the release bundle car (may be "").
+func (l *siteLab) startSeed(car string) {
+	l.seedDir = filepath.Join(l.dir, "seed")
+	args := []string{"seed", "--dir", l.seedDir, "--root", l.root,
+		"--listen", "/ip4/" + l.seed.IP() + "/tcp/4001", "--http", l.seed.IP() + ":8080", "--admin", "127.0.0.1:7070",
+		"--announce-interval", "5s"}
+	if car != "" {
+		args = append(args, "--import", car)
+	}
+	l.background(l.seed, "seed.log", args...)
 	var addrs []byte
 	for deadline := time.Now().Add(30 * time.Second); len(addrs) == 0; time.Sleep(100 * time.Millisecond) {
-		addrs, _ = os.ReadFile(filepath.Join(seedDir, "addrs"))
+		addrs, _ = os.ReadFile(filepath.Join(l.seedDir, "addrs"))
 		if time.Now().After(deadline) {
-			t.Fatal("seed did not start")
+			l.t.Fatal("seed did not start")
 		}
 	}
-	boot := strings.Split(strings.TrimSpace(string(addrs)), "\n")[0]
-	start := time.Now()
-	for i, d := range devs {
-		c := d.h.Command(ctx, bin, "agent", "--dir", d.dir, "--channel", "stable", "--install-dir", filepath.Join(d.dir, "app"),
-			"--listen", "/ip4/"+d.h.IP()+"/tcp/4001", "--bootstrap", boot)
-		lf, _ := os.Create(filepath.Join(dir, fmt.Sprintf("agent%d.log", i)))
-		c.Stdout, c.Stderr = lf, lf
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
+	l.boot = strings.Split(strings.TrimSpace(string(addrs)), "\n")[0]
+}
+
+func (l *siteLab) startDevice(si, i int) {
+	d := &l.devs[si][i]
+	d.cmd = l.background(d.h, fmt.Sprintf("agent-%d-%d.log", si, i), "agent", "--dir", d.dir, "--channel", "stable",
+		"--install-dir", filepath.Join(d.dir, "app"), "--listen", "/ip4/"+d.h.IP()+"/tcp/4001", "--bootstrap", l.boot)
+}
+
+// push publishes src as version through the seed's admin API.
+func (l *siteLab) push(version, src string) {
+	l.run(l.seed, "publish", "--dir", l.pub, "--channel", "stable", "--version", version, src,
+		"--seed", "127.0.0.1:7070", "--token-file", filepath.Join(l.seedDir, "admin.token"))
+}
+
+// waitFirmware waits until every listed device runs want.
+func (l *siteLab) waitFirmware(want []byte, devs ...labDevice) {
+	l.t.Helper()
+	for _, d := range devs {
+		for {
+			got, err := os.ReadFile(filepath.Join(d.dir, "app", "current", "firmware.bin"))
+			if err == nil && bytes.Equal(got, want) {
+				break
+			}
+			if l.ctx.Err() != nil {
+				logs, _ := exec.Command("sh", "-c", "tail -n 4 "+l.dir+"/*.log").CombinedOutput()
+				l.t.Fatalf("device %s does not run the release\n%s", d.dir, logs)
+			}
+			time.Sleep(250 * time.Millisecond)
 		}
 	}
+}
+
+func (l *siteLab) status() status.Snapshot {
 	var snap status.Snapshot
-	for {
-		out, err := seedHost.Command(ctx, bin, "status", "--seed", seedHost.IP()+":8080", "--json").Output()
-		if err == nil && json.Unmarshal(out, &snap) == nil && len(snap.Channels) == 1 &&
-			len(snap.Channels[0].Versions) == 1 && snap.Channels[0].Versions[0].Devices["installed"] == len(devs) {
+	out := l.run(l.seed, "status", "--seed", l.seed.IP()+":8080", "--json")
+	if err := json.Unmarshal([]byte(out), &snap); err != nil {
+		l.t.Fatal(err)
+	}
+	return snap
+}
+
+func (l *siteLab) all() []labDevice {
+	var out []labDevice
+	for _, ds := range l.devs {
+		out = append(out, ds...)
+	}
+	return out
+}
+
+// TestSitesBehindSlowUplinks: a seed on the WAN and two sites of four
+// devices, each site's link to the WAN shaped to 2 Mbit/s each way, 100
+// Mbit/s inside the site. Every device must install, and the seed must
+// send each site far less than a copy per device.
+func TestSitesBehindSlowUplinks(t *testing.T) {
+	l := newSiteLab(t, 2, 4, 2*netlab.Mbit)
+	data, src := l.release("1.0.0", 2<<20)
+	car := filepath.Join(l.dir, "r.car")
+	l.run(nil, "publish", "--dir", l.pub, "--channel", "stable", "--version", "1.0.0", src, "--out", car)
+	l.startSeed(car)
+	start := time.Now()
+	for si := range l.devs {
+		for i := range l.devs[si] {
+			l.startDevice(si, i)
+		}
+	}
+	l.waitFirmware(data, l.all()...)
+	took := time.Since(start)
+	var snap status.Snapshot
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		snap = l.status()
+		if len(snap.Channels) == 1 && snap.Channels[0].Versions[0].Devices["installed"] == len(l.all()) {
 			break
 		}
-		if ctx.Err() != nil {
-			logs, _ := exec.Command("sh", "-c", "tail -n 5 "+dir+"/*.log").CombinedOutput()
-			t.Fatalf("not every device installed: %+v\n%s", snap, logs)
-		}
-		time.Sleep(time.Second)
-	}
-	took := time.Since(start)
-	for _, d := range devs {
-		got, err := os.ReadFile(filepath.Join(d.dir, "app", "current", "firmware.bin"))
-		if err != nil || len(got) != len(release) {
-			t.Fatalf("device %s: %d bytes installed, %v", d.dir, len(got), err)
+		if time.Now().After(deadline) {
+			t.Fatalf("status does not show every device installed: %+v", snap)
 		}
 	}
 	ch := snap.Channels[0]
-	copies := float64(snap.SeedBytesServed) / float64(len(release)) / float64(len(sites))
+	copies := float64(snap.SeedBytesServed) / float64(len(data)) / float64(len(l.sites))
 	t.Logf("%d devices in %d sites installed %d bytes in %v; the seed served %d bytes = %.2f copies per site; devices got %d from the seed, %d from LAN peers, %d from other peers",
-		len(devs), len(sites), len(release), took.Round(time.Millisecond), snap.SeedBytesServed, copies, ch.BytesSeed, ch.BytesLAN, ch.BytesPeer)
+		len(l.all()), len(l.sites), len(data), took.Round(time.Millisecond), snap.SeedBytesServed, copies, ch.BytesSeed, ch.BytesLAN, ch.BytesPeer)
 	if copies >= 2 {
 		t.Fatalf("the seed sent %.2f copies per site through the slow uplinks; want under 2", copies)
 	}
+}
+
+// TestLossyLink: 5% of the packets crossing one site's router are dropped;
+// every device still installs the release, byte for byte.
+func TestLossyLink(t *testing.T) {
+	l := newSiteLab(t, 1, 3, 20*netlab.Mbit)
+	if err := l.sites[0].SetLoss(5); err != nil {
+		t.Fatal(err)
+	}
+	data, src := l.release("1.0.0", 2<<20)
+	car := filepath.Join(l.dir, "r.car")
+	l.run(nil, "publish", "--dir", l.pub, "--channel", "stable", "--version", "1.0.0", src, "--out", car)
+	l.startSeed(car)
+	for i := range l.devs[0] {
+		l.startDevice(0, i)
+	}
+	l.waitFirmware(data, l.all()...)
+}
+
+// TestPartitionedSite: a site cut off from the seed completes a release
+// from the one device that has it, and catches up with the release
+// published during the partition once it heals.
+func TestPartitionedSite(t *testing.T) {
+	l := newSiteLab(t, 1, 3, 20*netlab.Mbit)
+	v1, src1 := l.release("1.0.0", 1<<20)
+	l.startSeed("")
+	l.push("1.0.0", src1)
+	first := l.devs[0][0]
+	l.startDevice(0, 0)
+	l.waitFirmware(v1, first)
+	if err := l.sites[0].Partition(true); err != nil {
+		t.Fatal(err)
+	}
+	l.startDevice(0, 1)
+	l.startDevice(0, 2)
+	l.waitFirmware(v1, l.devs[0][1:]...) // only from their LAN peer
+	v2, src2 := l.release("1.1.0", 1<<20)
+	l.push("1.1.0", src2)
+	time.Sleep(3 * time.Second)
+	for _, d := range l.all() {
+		if got, _ := os.ReadFile(filepath.Join(d.dir, "app", "current", "firmware.bin")); bytes.Equal(got, v2) {
+			t.Fatal("a partitioned device got a release published after the partition")
+		}
+	}
+	if err := l.sites[0].Partition(false); err != nil {
+		t.Fatal(err)
+	}
+	l.waitFirmware(v2, l.all()...)
 }
