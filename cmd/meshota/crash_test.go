@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"io/fs"
+	mrand "math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestAgentSurvivesSIGKILL kills a real agent at seeded random instants
+// while it downloads, assembles, runs its install hook and switches
+// releases. After every kill the running release is exactly the old or
+// the new one, the blocks already stored are still there (the store never
+// shrinks), and a last run converges to the new release.
+func TestAgentSurvivesSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real processes")
+	}
+	const trials = 50
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	pub, seedDir, dev := filepath.Join(dir, "pub"), filepath.Join(dir, "seed"), filepath.Join(dir, "dev")
+	root := filepath.Join(pub, "roots", "0001.root")
+	run("init", "--dir", pub)
+	run("device", "init", "--dir", dev, "--root", root, "--kem", "x25519")
+	en, _ := os.ReadFile(filepath.Join(dev, "enrollment.txt"))
+	run("fleet", "add", "--dir", pub, "--channel", "stable", strings.TrimSpace(string(en)))
+	release := func(version string, size int) []byte {
+		src := filepath.Join(dir, "build-"+version)
+		os.MkdirAll(src, 0o755)
+		data := make([]byte, size)
+		rand.Read(data)
+		os.WriteFile(filepath.Join(src, "firmware.bin"), data, 0o644)
+		return data
+	}
+	v1, v2 := release("1.0.0", 1<<20), release("2.0.0", 8<<20)
+
+	seed := exec.Command(bin, "seed", "--dir", seedDir, "--root", root, "--listen", "/ip4/127.0.0.1/tcp/0",
+		"--http", "127.0.0.1:0", "--admin", "127.0.0.1:"+freePort(t), "--announce-interval", "2s")
+	adminAddr := seed.Args[len(seed.Args)-3]
+	var seedOut bytes.Buffer
+	seed.Stdout, seed.Stderr = &seedOut, &seedOut
+	if err := seed.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { seed.Process.Kill(); seed.Wait() })
+	var addrs []byte
+	for deadline := time.Now().Add(30 * time.Second); len(addrs) == 0; time.Sleep(50 * time.Millisecond) {
+		addrs, _ = os.ReadFile(filepath.Join(seedDir, "addrs"))
+		if time.Now().After(deadline) {
+			t.Fatalf("seed did not start:\n%s", seedOut.String())
+		}
+	}
+	push := func(version string) {
+		run("publish", "--dir", pub, "--channel", "stable", "--version", version, filepath.Join(dir, "build-"+version),
+			"--seed", adminAddr, "--token-file", filepath.Join(seedDir, "admin.token"))
+	}
+	hooks := filepath.Join(dir, "hooks.log")
+	// agent runs the device of directory d (device keys, state, store, and
+	// its install directory d/app).
+	agent := func(d string) *exec.Cmd {
+		c := exec.Command(bin, "agent", "--dir", d, "--channel", "stable", "--install-dir", filepath.Join(d, "app"),
+			"--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--bootstrap", strings.Split(string(addrs), "\n")[0],
+			// The hook takes a moment, so that kills also land inside it.
+			"--install-cmd", "echo $MESHOTA_VERSION >> "+hooks+"; sleep 0.2")
+		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	running := func(d string) []byte {
+		b, _ := os.ReadFile(filepath.Join(d, "app", "current", "firmware.bin"))
+		return b
+	}
+	waitFor := func(d string, want []byte, limit time.Duration) time.Duration {
+		start := time.Now()
+		for !bytes.Equal(running(d), want) {
+			if time.Since(start) > limit {
+				t.Fatalf("%s: release not installed after %v", d, limit)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return time.Since(start)
+	}
+	kill := func(c *exec.Cmd) {
+		syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+		c.Wait()
+	}
+	clone := func(name string) string {
+		d := filepath.Join(dir, name)
+		if out, err := exec.Command("cp", "-a", dev, d).CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v %s", err, out)
+		}
+		return d
+	}
+	storeBlocks := func(d string) int {
+		n := 0
+		filepath.WalkDir(filepath.Join(d, "store"), func(_ string, e fs.DirEntry, err error) error {
+			if err == nil && e.Type().IsRegular() && !strings.Contains(e.Name(), ".tmp") {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+
+	// The old release, installed normally; this device state is the
+	// starting point of every trial.
+	push("1.0.0")
+	a := agent(dev)
+	waitFor(dev, v1, 60*time.Second)
+	kill(a)
+	push("2.0.0")
+	// How long does the update take from there?
+	probe := clone("probe")
+	a = agent(probe)
+	full := waitFor(probe, v2, 60*time.Second)
+	kill(a)
+	window := full + full/2 // kills land from start-up to just after the switch
+	t.Logf("update takes %v; killing at random in [0, %v]", full.Round(time.Millisecond), window.Round(time.Millisecond))
+
+	rng := mrand.New(mrand.NewPCG(20261124, 1))
+	outcomes := map[string]int{}
+	for i := range trials {
+		d := clone(fmt.Sprintf("trial%02d", i))
+		c := agent(d)
+		time.Sleep(time.Duration(rng.Int64N(int64(window))))
+		kill(c)
+		got := running(d)
+		switch {
+		case bytes.Equal(got, v1):
+			outcomes["old"]++
+		case bytes.Equal(got, v2):
+			outcomes["new"]++
+		default:
+			t.Fatalf("trial %d: the running release is neither the old nor the new one (%d bytes)", i, len(got))
+		}
+		kept := storeBlocks(d)
+		// Restarted, it converges, and keeps what it had downloaded.
+		c = agent(d)
+		waitFor(d, v2, 60*time.Second)
+		kill(c)
+		if n := storeBlocks(d); n < kept {
+			t.Fatalf("trial %d: the store lost blocks (%d, then %d)", i, kept, n)
+		}
+		os.RemoveAll(d)
+	}
+	t.Logf("%d kills: the old release was running after %d, the new one after %d; every restart converged", trials, outcomes["old"], outcomes["new"])
+	if outcomes["old"] == 0 || outcomes["new"] == 0 {
+		t.Fatalf("kills all landed on one side of the switch (%v): the window does not cover the update", outcomes)
+	}
+}
