@@ -2,12 +2,17 @@ package content
 
 import (
 	"context"
-	"github.com/meshota/meshota/crypto"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+
+	"github.com/meshota/meshota/crypto"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -160,5 +165,40 @@ func TestPublishReportsProgress(t *testing.T) {
 		if calls[i] <= calls[i-1] {
 			t.Fatalf("progress went backwards: %v", calls)
 		}
+	}
+}
+
+// listSource serves exactly the blocks it holds, whatever is asked.
+type listSource []blocks.Block
+
+func (l listSource) GetBlocks(ctx context.Context, _ []cid.Cid) <-chan blocks.Block {
+	out := make(chan blocks.Block, len(l))
+	for _, b := range l {
+		out <- b
+	}
+	close(out)
+	return out
+}
+
+func TestFetch(t *testing.T) {
+	ctx := context.Background()
+	good := newRawBlock([]byte("good block"))
+	other := newRawBlock([]byte("other block"))
+	forged, _ := blocks.NewBlockWithCid([]byte("forged bytes"), other.Cid())
+	bs := memStore()
+	if err := Fetch(ctx, bs, listSource{good}, []cid.Cid{good.Cid()}); err != nil {
+		t.Fatal(err)
+	}
+	if has, _ := bs.Has(ctx, good.Cid()); !has {
+		t.Fatal("fetched block not stored")
+	}
+	if err := Fetch(ctx, bs, listSource{forged}, []cid.Cid{other.Cid()}); !errors.Is(err, ErrBlockMismatch) {
+		t.Fatalf("forged block: err = %v, want ErrBlockMismatch", err)
+	}
+	if has, _ := bs.Has(ctx, other.Cid()); has {
+		t.Fatal("a block that fails its CID was stored")
+	}
+	if err := Fetch(ctx, bs, listSource{}, []cid.Cid{other.Cid()}); !errors.Is(err, ErrBlockMissing) {
+		t.Fatalf("missing block: err = %v, want ErrBlockMissing", err)
 	}
 }

@@ -276,3 +276,10 @@ func (f *fetcher) putAll(ctx context.Context, bs []blocks.Block) error {
 	}
 	return nil
 }
+
+// Fetch makes every block of cids present and verified in bs, asking src
+// only for the missing ones, in one request. Blocks src sends that were
+// not asked for, or that do not match their CID, are never stored.
+func Fetch(ctx context.Context, bs BlockStore, src BlockSource, cids []cid.Cid) error {
+	return newFetcher(bs, src).ensure(ctx, cids)
+}

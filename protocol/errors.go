@@ -103,3 +103,19 @@ func (e *EquivocationError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrEquivocation) hold.
 func (e *EquivocationError) Unwrap() error { return ErrEquivocation }
+
+// Penalises tells whether a validation error blames the peer that sent the
+// message: forgeries, malformed or oversized messages do; messages that are
+// merely stale, expired, not yet valid, signed under a root the receiver
+// lacks, or evidence of a publisher's equivocation do not (an honest peer
+// can relay those). Gossip rejects the first kind, which lowers the
+// sender's score, and ignores the second.
+func Penalises(err error) bool {
+	for _, e := range []error{ErrDuplicate, ErrStaleSequence, ErrExpired, ErrNotYetValid,
+		ErrRootAhead, ErrEquivocation, ErrDowngrade, ErrUnknownDevice} {
+		if errors.Is(err, e) {
+			return false
+		}
+	}
+	return err != nil
+}

@@ -263,13 +263,10 @@ func verdict(err error) gossip.Verdict {
 	switch {
 	case err == nil, errors.Is(err, protocol.ErrDuplicate):
 		return gossip.Accept
-	case errors.Is(err, protocol.ErrStaleSequence), errors.Is(err, protocol.ErrExpired),
-		errors.Is(err, protocol.ErrNotYetValid), errors.Is(err, protocol.ErrRootAhead),
-		errors.Is(err, protocol.ErrEquivocation), errors.Is(err, protocol.ErrDowngrade):
-		return gossip.Ignore
-	default:
+	case protocol.Penalises(err):
 		return gossip.Reject
 	}
+	return gossip.Ignore
 }
 
 func (a *Agent) signal() {

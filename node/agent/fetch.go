@@ -14,49 +14,9 @@ import (
 )
 
 // ensure makes every block of cids present and verified in the local
-// store, asking the network only for the missing ones, in one request.
+// store (content.Fetch: one request for what is missing).
 func (a *Agent) ensure(ctx context.Context, cids []cid.Cid) error {
-	var missing []cid.Cid
-	want := make(map[cid.Cid]bool, len(cids))
-	for _, c := range cids {
-		if _, dup := want[c]; dup {
-			continue
-		}
-		has, err := a.cfg.Store.Has(ctx, c)
-		if err != nil {
-			return fmt.Errorf("local store: %w", err)
-		}
-		want[c] = has
-		if !has {
-			missing = append(missing, c)
-		}
-	}
-	if len(missing) == 0 {
-		return nil
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	got := 0
-	for b := range a.cfg.Network.GetBlocks(ctx, missing) {
-		c := b.Cid()
-		if done, asked := want[c]; !asked || done {
-			continue
-		}
-		if err := content.VerifyBlock(c, b.RawData()); err != nil {
-			continue // never stored; the fetch of c fails below unless it comes again
-		}
-		if err := a.cfg.Store.Put(ctx, b); err != nil {
-			return fmt.Errorf("local store: %w", err)
-		}
-		want[c] = true
-		if got++; got == len(missing) {
-			return nil
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return fmt.Errorf("%w: %d of %d blocks arrived", content.ErrBlockMissing, got, len(missing))
+	return content.Fetch(ctx, a.cfg.Store, a.cfg.Network, cids)
 }
 
 // getter reads blocks from the store, fetching (and verifying) missing ones

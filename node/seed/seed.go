@@ -272,12 +272,10 @@ func (s *Seed) validateManifest(name string) gossip.Validator {
 		switch {
 		case err == nil, errors.Is(err, protocol.ErrDuplicate):
 			return gossip.Accept
-		case errors.Is(err, protocol.ErrStaleSequence), errors.Is(err, protocol.ErrExpired),
-			errors.Is(err, protocol.ErrNotYetValid), errors.Is(err, protocol.ErrRootAhead),
-			errors.Is(err, protocol.ErrEquivocation), errors.Is(err, protocol.ErrDowngrade):
-			return gossip.Ignore
+		case protocol.Penalises(err):
+			return gossip.Reject
 		}
-		return gossip.Reject
+		return gossip.Ignore
 	}
 }
 
@@ -290,10 +288,10 @@ func (s *Seed) validateReport(name string) gossip.Validator {
 		switch {
 		case err == nil:
 			return gossip.Accept
-		case errors.Is(err, protocol.ErrUnknownDevice):
-			return gossip.Ignore // enrolled after our last import, perhaps
+		case protocol.Penalises(err):
+			return gossip.Reject
 		}
-		return gossip.Reject
+		return gossip.Ignore // not enrolled as far as this seed knows: its import may be older
 	}
 }
 
