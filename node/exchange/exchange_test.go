@@ -201,3 +201,25 @@ func newCappedPeer(t *testing.T, bs blockstore.Blockstore, c Rate) *peerNode {
 	t.Cleanup(func() { ex.Close() })
 	return &peerNode{h: h, bs: bs, ex: ex}
 }
+
+// TestSlowPeerDoesNotStallTheFetch: one peer trickles blocks at 16 KiB/s
+// (a slow-retrieval attack, or a bad link); an honest peer has them too.
+// The fetch must not wait on the slow peer: alone it would need over a
+// minute for this much data; the test allows 30 s.
+func TestSlowPeerDoesNotStallTheFetch(t *testing.T) {
+	blks := makeBlocks(t, 8, 128<<10) // 1 MiB
+	slowStore, fastStore := newStore(), newStore()
+	for _, b := range blks {
+		slowStore.Put(t.Context(), b)
+		fastStore.Put(t.Context(), b)
+	}
+	slow := newCappedPeer(t, slowStore, Rate{Up: 16 << 10})
+	fast := newCappedPeer(t, fastStore, Rate{})
+	dev := newCappedPeer(t, newStore(), Rate{})
+	link(t, dev, slow)
+	link(t, dev, fast)
+	if n := fetchAll(t, dev.ex, blks); n != len(blks) {
+		t.Fatalf("got %d of %d blocks", n, len(blks))
+	}
+	t.Logf("slow peer served %d bytes, fast peer %d", slow.ex.Traffic().Served, fast.ex.Traffic().Served)
+}
