@@ -16,6 +16,7 @@ import (
 	"github.com/meshota/meshota/crypto"
 	"github.com/meshota/meshota/node/gossip"
 	"github.com/meshota/meshota/node/install"
+	"github.com/meshota/meshota/node/statefile"
 	"github.com/meshota/meshota/protocol"
 )
 
@@ -112,6 +113,10 @@ func New(cfg Config) (*Agent, error) {
 		cfg.CatchupInterval = 30 * time.Second
 	}
 	st, err := loadState(cfg.StateDir)
+	if errors.Is(err, statefile.ErrCorrupt) {
+		cfg.Logger.Error("agent state damaged; rebuilding it from the install directory", "err", err)
+		st, err = rebuildState(cfg.StateDir, cfg.Install)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +231,12 @@ func (a *Agent) offer(ctx context.Context, data []byte, from peer.ID) {
 }
 
 func (a *Agent) logRefusal(err error, from peer.ID) {
+	var eq *protocol.EquivocationError
 	switch {
+	case errors.As(err, &eq) && eq.Accepted == [32]byte{}:
+		// The mark was rebuilt after a damaged state file: the running
+		// release's manifest is simply not known any more.
+		a.log.Debug("manifest of the running release after a state rebuild", "from", from)
 	case errors.Is(err, protocol.ErrDuplicate), errors.Is(err, protocol.ErrStaleSequence):
 		a.log.Debug("manifest not newer", "from", from, "err", err)
 	case errors.Is(err, protocol.ErrEquivocation):

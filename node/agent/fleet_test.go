@@ -151,7 +151,10 @@ func (f *fleet) newDevice(enrolled bool) *device {
 }
 
 // start runs the device's agent; health is its health-check command.
-func (f *fleet) start(d *device, health string) {
+func (f *fleet) start(d *device, health string) { f.startCtx(f.ctx, d, health) }
+
+// startCtx runs the agent until ctx ends.
+func (f *fleet) startCtx(ctx context.Context, d *device, health string) {
 	t := f.t
 	var err error
 	d.inst, err = install.Open(filepath.Join(filepath.Dir(d.hooks), "install"), install.Options{
@@ -177,7 +180,7 @@ func (f *fleet) start(d *device, health string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go d.a.Run(f.ctx)
+	go d.a.Run(ctx)
 }
 
 // publish publishes a release of the given content and imports it into

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -300,4 +301,36 @@ func TestFleetFollowsRootRotation(t *testing.T) {
 	for _, d := range f.devices {
 		sameTree(t, v2, d.inst.CurrentPath())
 	}
+}
+
+func TestDamagedStateIsRebuilt(t *testing.T) {
+	f := newFleet(t, 1)
+	d := f.devices[0]
+	ctx, stop := context.WithCancel(f.ctx)
+	f.startCtx(ctx, d, "true")
+	connect(t, d.n, f.seedN)
+	v1 := writeTree(t, 1, 512<<10)
+	r1 := f.ship(f.pub.Publish(f.ctx, publisher.Request{Channel: f.channel, Version: "1.0.0", Source: v1}))
+	waitFor(t, f.devices, r1.Sequence, protocol.StateInstalled, 60*time.Second)
+	stop()
+	time.Sleep(200 * time.Millisecond)
+	// Power loss mid-write on a bad disk: the state file is cut short.
+	path := filepath.Join(d.state, "agent.state")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b[:len(b)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.start(d, "true")
+	sameTree(t, v1, d.inst.CurrentPath()) // the running release is untouched
+	matches, _ := filepath.Glob(path + ".corrupt-*")
+	if len(matches) != 1 {
+		t.Fatalf("damaged state not kept aside: %v", matches)
+	}
+	v2 := writeTree(t, 2, 512<<10)
+	r2 := f.ship(f.pub.Publish(f.ctx, publisher.Request{Channel: f.channel, Version: "1.1.0", Source: v2}))
+	waitFor(t, f.devices, r2.Sequence, protocol.StateInstalled, 60*time.Second)
+	sameTree(t, v2, d.inst.CurrentPath())
 }

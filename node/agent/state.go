@@ -3,10 +3,13 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/meshota/meshota/node/install"
 	"github.com/meshota/meshota/node/statefile"
 	"github.com/meshota/meshota/protocol"
 )
@@ -52,9 +55,34 @@ func loadState(dir string) (*persisted, error) {
 		return &p, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("agent: %w (move the file away to start over; downloaded blocks are kept in the store)", err)
+		return nil, fmt.Errorf("agent: %w", err)
 	}
 	return &p, nil
+}
+
+// rebuildState replaces a damaged state file: it is kept aside for
+// inspection, and what can be known again is taken from the install
+// directory. The anti-rollback mark restarts at the running release's
+// sequence (its digest is unknown, so that sequence is never accepted
+// again); trust restarts from the configured root and walks forward again.
+// Blocks in the store are untouched.
+func rebuildState(dir string, inst *install.Dir) (*persisted, error) {
+	path := filepath.Join(dir, stateFile)
+	aside := path + ".corrupt-" + time.Now().UTC().Format("20060102T150405")
+	if err := os.Rename(path, aside); err != nil {
+		return nil, fmt.Errorf("agent: keep the damaged state aside: %w", err)
+	}
+	p := &persisted{}
+	cur, err := inst.Current()
+	if err != nil {
+		return nil, err
+	}
+	if cur != "" {
+		r := install.ParseName(cur)
+		p.Mark = &protocol.ChannelMark{Sequence: r.Sequence, Version: r.Version}
+		p.Installed = &installedRelease{Sequence: r.Sequence, Version: r.Version}
+	}
+	return p, nil
 }
 
 func (p *persisted) save(dir string) error {

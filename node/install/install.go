@@ -253,6 +253,10 @@ func checkName(n string) error {
 	return nil
 }
 
+// ParseName recovers sequence and version from a release directory name
+// (as Current and Previous return it).
+func ParseName(n string) Release { return parseName(n) }
+
 // parseName recovers sequence and version from a release directory name.
 func parseName(n string) Release {
 	seq, ver, _ := strings.Cut(n, "-")
