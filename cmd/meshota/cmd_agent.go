@@ -143,6 +143,7 @@ func startAgent(ctx context.Context, o agentOptions, log *slog.Logger) (*agent.A
 			t := rt.ex.Traffic()
 			return agent.Traffic{LAN: t.FromLAN, Seed: t.FromSeed, Peer: t.FromPeers}
 		},
+		FreeSpace:       agent.StoreFreeSpace(filepath.Join(o.Dir, "store")),
 		CatchupInterval: o.CatchupInterval, ReportInterval: o.ReportInterval,
 		Logger: log,
 	})

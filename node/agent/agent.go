@@ -45,6 +45,10 @@ type Config struct {
 	Store content.BlockStore
 	// Network fetches blocks from peers (boxo blockservice over bitswap).
 	Network content.BlockSource
+	// FreeSpace reports the bytes free for the store; optional. With it the
+	// agent checks before a download that the release fits, and says so
+	// clearly when it does not (StoreFreeSpace makes one for a directory).
+	FreeSpace func() (uint64, error)
 	// Traffic reports bytes received so far by source; optional.
 	Traffic func() Traffic
 	// Limits bound what peers can make the agent accept; zero values mean

@@ -29,18 +29,28 @@ import (
 // node is the network stack every test peer runs: a real libp2p host on
 // loopback, gossipsub, an on-disk store and bitswap serving it.
 type node struct {
-	h     *host.Host
-	g     *gossip.Service
-	st    *store.Store
-	ex    *exchange.Exchange
-	close func()
+	h        *host.Host
+	g        *gossip.Service
+	st       *store.Store
+	ex       *exchange.Exchange
+	storeDir string
+	close    func()
 }
 
 func newNode(t *testing.T, ctx context.Context) *node {
 	return newNodeWith(t, ctx, gossip.Options{RepeatWindow: time.Second, ScoreInspectPeriod: 200 * time.Millisecond})
 }
 
+// newNodeAt is newNode with the block store in storeDir.
+func newNodeAt(t *testing.T, ctx context.Context, storeDir string) *node {
+	return newNodeIn(t, ctx, gossip.Options{RepeatWindow: time.Second, ScoreInspectPeriod: 200 * time.Millisecond}, storeDir)
+}
+
 func newNodeWith(t *testing.T, ctx context.Context, gopts gossip.Options) *node {
+	return newNodeIn(t, ctx, gopts, filepath.Join(t.TempDir(), "store"))
+}
+
+func newNodeIn(t *testing.T, ctx context.Context, gopts gossip.Options, storeDir string) *node {
 	t.Helper()
 	h, err := host.New(ctx, host.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
 	if err != nil {
@@ -50,12 +60,12 @@ func newNodeWith(t *testing.T, ctx context.Context, gopts gossip.Options) *node 
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(filepath.Join(t.TempDir(), "store"), store.Options{})
+	st, err := store.Open(storeDir, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ex := exchange.New(ctx, exchange.Config{Host: h, Blockstore: st.Blockstore(), IsLAN: h.IsLAN, StallTimeout: 2 * time.Second})
-	n := &node{h: h, g: g, st: st, ex: ex}
+	n := &node{h: h, g: g, st: st, ex: ex, storeDir: storeDir}
 	var once sync.Once
 	n.close = func() {
 		once.Do(func() {
@@ -155,6 +165,13 @@ func (f *fleet) start(d *device, health string) { f.startCtx(f.ctx, d, health) }
 
 // startCtx runs the agent until ctx ends.
 func (f *fleet) startCtx(ctx context.Context, d *device, health string) {
+	f.run(ctx, d, health, testLogger(f.t))
+}
+
+// startLogged runs the agent with its log going to log.
+func (f *fleet) startLogged(d *device, health string, log *slog.Logger) { f.run(f.ctx, d, health, log) }
+
+func (f *fleet) run(ctx context.Context, d *device, health string, log *slog.Logger) {
 	t := f.t
 	var err error
 	d.inst, err = install.Open(filepath.Join(filepath.Dir(d.hooks), "install"), install.Options{
@@ -175,7 +192,8 @@ func (f *fleet) startCtx(ctx context.Context, d *device, health string) {
 		},
 		CatchupInterval: time.Second,
 		ReportInterval:  time.Second,
-		Logger:          testLogger(t),
+		Logger:          log,
+		FreeSpace:       agent.StoreFreeSpace(d.n.storeDir),
 	})
 	if err != nil {
 		t.Fatal(err)

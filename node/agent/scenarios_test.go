@@ -1,12 +1,16 @@
 package agent_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +18,7 @@ import (
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/meshota/meshota/content"
 	"github.com/meshota/meshota/node/exchange"
@@ -331,6 +336,64 @@ func TestDamagedStateIsRebuilt(t *testing.T) {
 	}
 	v2 := writeTree(t, 2, 512<<10)
 	r2 := f.ship(f.pub.Publish(f.ctx, publisher.Request{Channel: f.channel, Version: "1.1.0", Source: v2}))
+	waitFor(t, f.devices, r2.Sequence, protocol.StateInstalled, 60*time.Second)
+	sameTree(t, v2, d.inst.CurrentPath())
+}
+
+// syncBuffer is a log sink tests can read while the agent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestDiskFullThenFreed(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs needs root (CI runs as root)")
+	}
+	f := newFleet(t, 1)
+	d := f.devices[0]
+	// The device's store lives on a 3 MiB tmpfs; releases install elsewhere.
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount tmpfs here: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
+	d.n.close()
+	d.n = newNodeAt(t, f.ctx, filepath.Join(mnt, "store"))
+	d.n.ex.SetSeeds([]peer.ID{f.seedN.h.ID()})
+	var logs syncBuffer
+	f.startLogged(d, "true", slog.New(slog.NewTextHandler(&logs, nil)))
+	connect(t, d.n, f.seedN)
+	v1 := writeTree(t, 1, 1<<20)
+	r1 := f.ship(f.pub.Publish(f.ctx, publisher.Request{Channel: f.channel, Version: "1.0.0", Source: v1}))
+	waitFor(t, f.devices, r1.Sequence, protocol.StateInstalled, 60*time.Second)
+	// 1.1.0 does not fit: the agent says so and keeps running 1.0.0.
+	v2 := writeTree(t, 2, 4<<20)
+	r2 := f.ship(f.pub.Publish(f.ctx, publisher.Request{Channel: f.channel, Version: "1.1.0", Source: v2}))
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(logs.String(), "not enough disk space") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no clear disk-full error in the agent's log:\n%s", logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	sameTree(t, v1, d.inst.CurrentPath())
+	// Space freed: the retry completes.
+	if out, err := exec.Command("mount", "-o", "remount,size=64m", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("remount: %v %s", err, out)
+	}
 	waitFor(t, f.devices, r2.Sequence, protocol.StateInstalled, 60*time.Second)
 	sameTree(t, v2, d.inst.CurrentPath())
 }

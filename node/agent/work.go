@@ -104,6 +104,9 @@ func (a *Agent) prefetch(ctx context.Context, m *protocol.Manifest) error {
 	if err != nil {
 		return err
 	}
+	if err := a.checkSpace(ctx, m, bl.All()); err != nil {
+		return err
+	}
 	if err := a.ensure(ctx, bl.All()); err != nil {
 		return err
 	}
@@ -151,7 +154,11 @@ func (a *Agent) install(fetchCtx, runCtx context.Context, m *protocol.Manifest) 
 	rel := install.Release{Channel: m.Channel, Sequence: m.Sequence, Version: m.Version}
 	// Hold what peers outside the rollout, or behind this device, need
 	// besides the content: the block list and the keyring.
-	if _, err := content.ReadBlockList(fetchCtx, a.getter(), m.Blocks); err != nil {
+	bl, err := content.ReadBlockList(fetchCtx, a.getter(), m.Blocks)
+	if err != nil {
+		return err
+	}
+	if err := a.checkSpace(fetchCtx, m, bl.All()); err != nil {
 		return err
 	}
 	if err := a.prefetchKeyring(fetchCtx, m); err != nil {
