@@ -144,6 +144,7 @@ func startAgent(ctx context.Context, o agentOptions, log *slog.Logger) (*agent.A
 			return agent.Traffic{LAN: t.FromLAN, Seed: t.FromSeed, Peer: t.FromPeers}
 		},
 		FreeSpace:       agent.StoreFreeSpace(filepath.Join(o.Dir, "store")),
+		Retain:          rt.store,
 		CatchupInterval: o.CatchupInterval, ReportInterval: o.ReportInterval,
 		Logger: log,
 	})

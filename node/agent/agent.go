@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/meshota/meshota/content"
+	"github.com/meshota/meshota/content/store"
 	"github.com/meshota/meshota/crypto"
 	"github.com/meshota/meshota/node/gossip"
 	"github.com/meshota/meshota/node/install"
@@ -23,10 +24,11 @@ import (
 // Traffic counts bytes received by source, cumulatively.
 type Traffic struct{ LAN, Seed, Peer uint64 }
 
-// Pinner keeps the blocks of installed releases from garbage collection.
-// content/store.Store implements it.
-type Pinner interface {
-	PinRelease(ctx context.Context, channel string, seq uint64, blockList []byte) error
+// Retainer keeps the blocks of the releases a device holds and drops the
+// rest; content/store.Store implements it.
+type Retainer interface {
+	Pin(ctx context.Context, p store.Pin) error
+	GC(ctx context.Context, keep int) (store.GCStats, error)
 }
 
 // Config is what an agent needs. Fields without a default are required.
@@ -43,6 +45,10 @@ type Config struct {
 	Gossip      *gossip.Service
 	// Store holds verified blocks; the exchange serves them to peers.
 	Store content.BlockStore
+	// Retain, if set, pins every release the device fetched and garbage-
+	// collects what the last two of the channel do not need, so the store
+	// stays bounded on a long-lived device.
+	Retain Retainer
 	// Network fetches blocks from peers (boxo blockservice over bitswap).
 	Network content.BlockSource
 	// FreeSpace reports the bytes free for the store; optional. With it the

@@ -194,6 +194,7 @@ func (f *fleet) run(ctx context.Context, d *device, health string, log *slog.Log
 		ReportInterval:  time.Second,
 		Logger:          log,
 		FreeSpace:       agent.StoreFreeSpace(d.n.storeDir),
+		Retain:          d.n.st,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -397,3 +397,42 @@ func TestDiskFullThenFreed(t *testing.T) {
 	waitFor(t, f.devices, r2.Sequence, protocol.StateInstalled, 60*time.Second)
 	sameTree(t, v2, d.inst.CurrentPath())
 }
+
+func TestStoreKeepsTheLastTwoReleases(t *testing.T) {
+	f := newFleet(t, 1)
+	d := f.devices[0]
+	f.start(d, "true")
+	connect(t, d.n, f.seedN)
+	var manifests []*protocol.Manifest
+	for i, v := range []string{"1.0.0", "1.1.0", "1.2.0"} {
+		src := writeTree(t, uint64(10+i), 512<<10)
+		r := f.ship(f.pub.Publish(f.ctx, publisher.Request{Channel: f.channel, Version: v, Source: src}))
+		waitFor(t, f.devices, r.Sequence, protocol.StateInstalled, 60*time.Second)
+		m, _ := protocol.DecodeManifest(r.Manifest, protocol.Limits{})
+		manifests = append(manifests, m)
+	}
+	count := func(m *protocol.Manifest) (have, total int) {
+		bl, err := content.ReadBlockList(f.ctx, f.pub.Store().Blockstore(), m.Blocks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range bl.All() {
+			total++
+			if ok, _ := d.n.st.Blockstore().Has(f.ctx, c); ok {
+				have++
+			}
+		}
+		return have, total
+	}
+	if have, total := count(manifests[0]); have != 0 {
+		t.Fatalf("the oldest release still holds %d of its %d blocks after two newer ones", have, total)
+	}
+	for _, m := range manifests[1:] {
+		if have, total := count(m); have != total {
+			t.Fatalf("release %s keeps %d of %d blocks; the last two must stay whole", m.Version, have, total)
+		}
+		if ok, _ := d.n.st.Blockstore().Has(f.ctx, m.Keyring.Root); !ok {
+			t.Fatalf("release %s lost its keyring root", m.Version)
+		}
+	}
+}

@@ -110,7 +110,11 @@ func (a *Agent) prefetch(ctx context.Context, m *protocol.Manifest) error {
 	if err := a.ensure(ctx, bl.All()); err != nil {
 		return err
 	}
-	return a.prefetchKeyring(ctx, m)
+	if err := a.prefetchKeyring(ctx, m); err != nil {
+		return err
+	}
+	a.retain(ctx, m)
+	return nil
 }
 
 // prefetchWholeKeyring is the largest keyring (in shards) that every
@@ -178,6 +182,7 @@ func (a *Agent) install(fetchCtx, runCtx context.Context, m *protocol.Manifest) 
 	switch {
 	case err == nil:
 		a.setInstalled(m)
+		a.retain(runCtx, m)
 		a.log.Info("release installed", "sequence", m.Sequence, "version", m.Version, "took", time.Since(start).Round(time.Millisecond))
 		a.report(runCtx, m, protocol.StateInstalled, nil, a.traffic().minus(t0), time.Since(start))
 		return nil
