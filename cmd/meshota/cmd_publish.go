@@ -34,41 +34,36 @@ Examples:
 	}
 	c.Run = func(ctx context.Context, e *env, args []string) error {
 		fs := newFlagSet(c, e)
-		dir := fs.String("dir", "", "publisher directory (required)")
-		channel := fs.String("channel", "", "channel (required)")
+		rf := addReleaseFlags(fs)
 		version := fs.String("version", "", "semantic version of the release (required)")
 		rollout := fs.Float64("rollout", 100, "share of the fleet, in percent (0.01 to 100)")
-		expires := fs.Duration("expires", publisher.DefaultExpiry, "how long the manifest is valid")
-		seedAddr := fs.String("seed", "", "the seed's admin address (host:port)")
-		out := fs.String("out", "", "write a CAR bundle here instead of pushing to a seed")
-		tokenFile := fs.String("token-file", "", "the seed's admin token file (or set MESHOTA_ADMIN_TOKEN)")
 		if err := parseArgs(fs, args); err != nil {
 			return err
 		}
-		if *dir == "" || *channel == "" || *version == "" || fs.NArg() != 1 || (*seedAddr == "") == (*out == "") {
-			return fmt.Errorf("%w: --dir, --channel, --version, one PATH and exactly one of --seed or --out are required", errUsage)
+		if err := rf.check(*version != "" && fs.NArg() == 1, ", --version, one PATH"); err != nil {
+			return err
 		}
 		bp, err := percentToBasisPoints(*rollout)
 		if err != nil {
 			return err
 		}
-		p, err := publisher.Open(*dir, publisher.Options{})
+		p, err := rf.open()
 		if err != nil {
 			return err
 		}
 		defer p.Close()
 		bar := newProgress(e.Stderr, "publishing", treeSize(fs.Arg(0)))
-		res, err := p.Publish(ctx, publisher.Request{Channel: *channel, Version: *version, Source: fs.Arg(0),
-			RolloutBasisPoints: bp, Expires: *expires, Progress: bar.update})
+		res, err := p.Publish(ctx, publisher.Request{Channel: rf.channel, Version: *version, Source: fs.Arg(0),
+			RolloutBasisPoints: bp, Expires: rf.expires, Progress: bar.update})
 		bar.done()
 		if err != nil {
 			return err
 		}
 		d := res.Delta
 		fmt.Fprintf(e.Stdout, "published %s %s (sequence %d): %s in %d chunks, %d new (%s), %d reused (%.1f%% of bytes), %v\n",
-			*channel, res.Version, res.Sequence, humanBytes(res.Size), d.Chunks, d.NewChunks, humanBytes(d.NewBytes),
+			rf.channel, res.Version, res.Sequence, humanBytes(res.Size), d.Chunks, d.NewChunks, humanBytes(d.NewBytes),
 			d.Chunks-d.NewChunks, 100*d.ReusedFraction(), res.Took.Round(time.Millisecond))
-		return ship(ctx, e, p, *channel, *seedAddr, *tokenFile, *out)
+		return rf.ship(ctx, e, p)
 	}
 	register(c)
 }

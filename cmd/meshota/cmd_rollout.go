@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-
-	"github.com/meshota/meshota/node/publisher"
 )
 
 func init() {
@@ -22,34 +20,29 @@ Example:
 	}
 	rollout.Run = func(ctx context.Context, e *env, args []string) error {
 		fs := newFlagSet(rollout, e)
-		dir := fs.String("dir", "", "publisher directory (required)")
-		channel := fs.String("channel", "", "channel (required)")
+		rf := addReleaseFlags(fs)
 		pct := fs.Float64("percent", 0, "new share of the fleet in percent (required)")
-		expires := fs.Duration("expires", publisher.DefaultExpiry, "how long the manifest is valid")
-		seedAddr := fs.String("seed", "", "the seed's admin address")
-		out := fs.String("out", "", "write a CAR bundle instead")
-		tokenFile := fs.String("token-file", "", "the seed's admin token file (or set MESHOTA_ADMIN_TOKEN)")
 		if err := parseArgs(fs, args); err != nil {
 			return err
 		}
-		if *dir == "" || *channel == "" || (*seedAddr == "") == (*out == "") {
-			return fmt.Errorf("%w: --dir, --channel, --percent and one of --seed or --out are required", errUsage)
+		if err := rf.check(true, ", --percent"); err != nil {
+			return err
 		}
 		bp, err := percentToBasisPoints(*pct)
 		if err != nil {
 			return err
 		}
-		p, err := publisher.Open(*dir, publisher.Options{})
+		p, err := rf.open()
 		if err != nil {
 			return err
 		}
 		defer p.Close()
-		res, err := p.Rollout(ctx, *channel, bp, *expires)
+		res, err := p.Rollout(ctx, rf.channel, bp, rf.expires)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.Stdout, "rollout of %s %s widened to %.2f%% (sequence %d)\n", *channel, res.Version, float64(bp)/100, res.Sequence)
-		return ship(ctx, e, p, *channel, *seedAddr, *tokenFile, *out)
+		fmt.Fprintf(e.Stdout, "rollout of %s %s widened to %.2f%% (sequence %d)\n", rf.channel, res.Version, float64(bp)/100, res.Sequence)
+		return rf.ship(ctx, e, p)
 	}
 	register(rollout)
 
@@ -67,30 +60,25 @@ Example:
 	}
 	rollback.Run = func(ctx context.Context, e *env, args []string) error {
 		fs := newFlagSet(rollback, e)
-		dir := fs.String("dir", "", "publisher directory (required)")
-		channel := fs.String("channel", "", "channel (required)")
+		rf := addReleaseFlags(fs)
 		to := fs.String("to", "", "version to return to (required)")
-		expires := fs.Duration("expires", publisher.DefaultExpiry, "how long the manifest is valid")
-		seedAddr := fs.String("seed", "", "the seed's admin address")
-		out := fs.String("out", "", "write a CAR bundle instead")
-		tokenFile := fs.String("token-file", "", "the seed's admin token file (or set MESHOTA_ADMIN_TOKEN)")
 		if err := parseArgs(fs, args); err != nil {
 			return err
 		}
-		if *dir == "" || *channel == "" || *to == "" || (*seedAddr == "") == (*out == "") {
-			return fmt.Errorf("%w: --dir, --channel, --to and one of --seed or --out are required", errUsage)
+		if err := rf.check(*to != "", ", --to"); err != nil {
+			return err
 		}
-		p, err := publisher.Open(*dir, publisher.Options{})
+		p, err := rf.open()
 		if err != nil {
 			return err
 		}
 		defer p.Close()
-		res, err := p.Rollback(ctx, *channel, *to, *expires)
+		res, err := p.Rollback(ctx, rf.channel, *to, rf.expires)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.Stdout, "rollback of %s to %s signed (sequence %d)\n", *channel, res.Version, res.Sequence)
-		return ship(ctx, e, p, *channel, *seedAddr, *tokenFile, *out)
+		fmt.Fprintf(e.Stdout, "rollback of %s to %s signed (sequence %d)\n", rf.channel, res.Version, res.Sequence)
+		return rf.ship(ctx, e, p)
 	}
 	register(rollback)
 }
