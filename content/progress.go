@@ -2,10 +2,11 @@ package content
 
 import (
 	"fmt"
+	"golang.org/x/sys/unix"
 	"os"
 	"path/filepath"
-	"syscall"
 
+	"github.com/meshota/meshota/content/atomicfile"
 	"github.com/meshota/meshota/protocol/codec"
 )
 
@@ -34,35 +35,29 @@ func loadProgress(path string, id [32]byte) (uint64, error) {
 	return p.Done, nil
 }
 
-// saveProgress makes everything written so far durable, then records done
-// atomically (temp file, fsync, rename, fsync of the directory).
+// saveProgress makes everything written to staging so far durable (one
+// syncfs of its filesystem, not a sync of the whole machine), then records
+// done atomically.
 func saveProgress(path string, id [32]byte, done uint64) error {
-	syscall.Sync() // the staged files written since the last save
+	if err := syncFS(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("save assembly progress: %w", err)
+	}
 	data, err := codec.Marshal(&progress{Index: id, Done: done})
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
+	if err := atomicfile.Write(path, data, 0o600); err != nil {
 		return fmt.Errorf("save assembly progress: %w", err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		return fmt.Errorf("save assembly progress: %w", err)
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
+}
+
+// syncFS flushes the filesystem holding dir.
+func syncFS(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return unix.Syncfs(int(d.Fd()))
 }

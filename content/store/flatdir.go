@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/meshota/meshota/content/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -85,16 +86,7 @@ func (d *flatDir) Put(ctx context.Context, k ds.Key, value []byte) error {
 		os.Remove(f.Name())
 		return err
 	}
-	return syncDir(shard)
-}
-
-func syncDir(p string) error {
-	d, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.SyncDir(shard)
 }
 
 func (d *flatDir) Get(ctx context.Context, k ds.Key) ([]byte, error) {
@@ -265,7 +257,7 @@ func (b *flatBatch) Commit(ctx context.Context) error {
 		}
 	}
 	for s := range shards {
-		if err := syncDir(s); err != nil {
+		if err := atomicfile.SyncDir(s); err != nil {
 			return err
 		}
 	}

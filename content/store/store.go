@@ -16,6 +16,7 @@ import (
 	leveldb "github.com/ipfs/go-ds-leveldb"
 
 	"github.com/meshota/meshota/content"
+	"github.com/meshota/meshota/content/atomicfile"
 	"github.com/meshota/meshota/protocol/codec"
 )
 
@@ -134,27 +135,8 @@ func (s *Store) writePins(pins []Pin) error {
 	if err != nil {
 		return err
 	}
-	tmp := s.pinPath() + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
+	if err := atomicfile.Write(s.pinPath(), data, 0o600); err != nil {
 		return fmt.Errorf("write pins: %w", err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, s.pinPath())
-	}
-	if err != nil {
-		return fmt.Errorf("write pins: %w", err)
-	}
-	if d, err := os.Open(s.dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/meshota/meshota/content/atomicfile"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -113,7 +114,7 @@ func (d *Dir) Place(r Release) error {
 	if err := os.Rename(d.StagingDir(r), dst); err != nil {
 		return fmt.Errorf("install: place %s: %w", r.Name(), err)
 	}
-	return syncDir(filepath.Join(d.root, "releases"))
+	return atomicfile.SyncDir(filepath.Join(d.root, "releases"))
 }
 
 // Activate makes the placed release r current: install hook, swap, health
@@ -218,7 +219,7 @@ func (d *Dir) setLink(name, target string) error {
 	if err := os.Rename(tmp, filepath.Join(d.root, name)); err != nil {
 		return fmt.Errorf("install: switch %s: %w", name, err)
 	}
-	return syncDir(d.root)
+	return atomicfile.SyncDir(d.root)
 }
 
 // prune removes releases that are neither current nor previous.
@@ -262,16 +263,4 @@ func parseName(n string) Release {
 	seq, ver, _ := strings.Cut(n, "-")
 	s, _ := strconv.ParseUint(seq, 10, 64)
 	return Release{Sequence: s, Version: ver}
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("install: sync %s: %w", dir, err)
-	}
-	return nil
 }
