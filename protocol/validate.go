@@ -45,6 +45,12 @@ func ValidateManifest(data []byte, state *TrustedState, topicChannel string, now
 	if err := verifyRelease(env, state.Root, m.RootVersion); err != nil {
 		return nil, err
 	}
+	if !now.Before(state.Root.Expires) {
+		// An expired root is refused for new releases (freeze protection
+		// for the keys themselves); a rotated root, fetched by catch-up,
+		// lifts this.
+		return nil, fmt.Errorf("%w: trust root v%d expired at %s; the publisher must rotate it", ErrExpired, state.Root.Version, state.Root.Expires.UTC().Format(time.RFC3339))
+	}
 	if err := checkManifestTime(m, now, l); err != nil {
 		return nil, err
 	}

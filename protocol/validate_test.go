@@ -135,6 +135,13 @@ func TestValidateManifestTimes(t *testing.T) {
 			wantErr(t, err, c.want)
 		})
 	}
+	// A valid manifest under a trust root that has expired is refused.
+	s := f.state()
+	expired := *s.Root
+	expired.Expires = testNow.Add(-time.Second)
+	s.Root = &expired
+	_, err := ValidateManifest(good, s, "stable", testNow, Limits{})
+	wantErr(t, err, ErrExpired)
 }
 
 func TestValidateManifestFreshness(t *testing.T) {

@@ -144,9 +144,9 @@ func New(cfg Config) (*Agent, error) {
 		}
 		st.Roots = [][]byte{cfg.InitialRoot}
 	}
-	root, err := verifyRootChain(st.Roots, cfg.Now())
+	root, err := protocol.VerifyRootChain(st.Roots, cfg.Limits)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("agent: %w", err)
 	}
 	a.trusted = protocol.NewTrustedState(root)
 	if st.Mark != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/meshota/meshota/node/catchup"
+	"github.com/meshota/meshota/protocol"
 )
 
 // serveCatchup answers peers that ask for the latest manifest or for trust
@@ -31,7 +32,7 @@ func (a *Agent) LatestManifest(channel string) []byte {
 func (a *Agent) RootsAfter(version uint64) [][]byte {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return rootsAfter(a.st.Roots, version)
+	return protocol.RootsAfter(a.st.Roots, version, a.cfg.Limits)
 }
 
 // catchupLoop asks every newly connected peer, and every interval a few

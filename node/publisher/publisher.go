@@ -133,27 +133,18 @@ func Open(dir string, o Options) (*Publisher, error) {
 		names = append(names, e.Name())
 	}
 	sort.Strings(names)
-	for i, n := range names {
+	for _, n := range names {
 		b, err := os.ReadFile(filepath.Join(dir, "roots", n))
 		if err != nil {
 			return nil, err
 		}
-		env, err := crypto.ParseEnvelope(b, 64<<10)
-		if err != nil {
-			return nil, fmt.Errorf("root %s: %w", n, err)
-		}
-		if i == 0 {
-			p.root, err = crypto.ParseRoot(env)
-		} else {
-			p.root, err = crypto.UpdateRoot(p.root, env)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("root %s: %w", n, err)
-		}
 		p.roots = append(p.roots, b)
 	}
-	if p.root == nil {
+	if len(p.roots) == 0 {
 		return nil, fmt.Errorf("%w: no trust root in %s", ErrNotPublisher, dir)
+	}
+	if p.root, err = protocol.VerifyRootChain(p.roots, p.limits); err != nil {
+		return nil, fmt.Errorf("%s/roots: %w", dir, err)
 	}
 	if p.store, err = store.Open(filepath.Join(dir, "store"), store.Options{Logger: o.Logger}); err != nil {
 		return nil, err

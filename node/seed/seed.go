@@ -106,9 +106,9 @@ func New(cfg Config) (*Seed, error) {
 		}
 		st.Roots = [][]byte{cfg.InitialRoot}
 	}
-	root, err := walkRoots(st.Roots)
+	root, err := protocol.VerifyRootChain(st.Roots, cfg.Limits)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("seed: %w", err)
 	}
 	s.st, s.trusted = st, protocol.NewTrustedState(root)
 	for name, cs := range st.Channels {
@@ -123,26 +123,6 @@ func New(cfg Config) (*Seed, error) {
 }
 
 func (s *Seed) save() error { return statefile.Save(filepath.Join(s.cfg.Dir, stateFile), s.st) }
-
-// walkRoots verifies a stored chain (the first trusted as configured).
-func walkRoots(chain [][]byte) (*crypto.Root, error) {
-	var root *crypto.Root
-	for i, b := range chain {
-		env, err := crypto.ParseEnvelope(b, 64<<10)
-		if err != nil {
-			return nil, fmt.Errorf("seed: trust root %d: %w", i, err)
-		}
-		if i == 0 {
-			root, err = crypto.ParseRoot(env)
-		} else {
-			root, err = crypto.UpdateRoot(root, env)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("seed: trust root %d: %w", i, err)
-		}
-	}
-	return root, nil
-}
 
 func enrolledKeys(list [][]byte, l protocol.Limits, log *slog.Logger) map[protocol.DeviceID]crypto.PublicKey {
 	out := map[protocol.DeviceID]crypto.PublicKey{}
@@ -309,17 +289,7 @@ func (s *Seed) LatestManifest(channel string) []byte {
 func (s *Seed) RootsAfter(v uint64) [][]byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out [][]byte
-	for _, b := range s.st.Roots {
-		env, err := crypto.ParseEnvelope(b, 64<<10)
-		if err != nil {
-			continue
-		}
-		if r, err := crypto.ParseRoot(env); err == nil && r.Version > v {
-			out = append(out, b)
-		}
-	}
-	return out
+	return protocol.RootsAfter(s.st.Roots, v, s.cfg.Limits)
 }
 
 // ImportResult says what Import took in.
@@ -399,33 +369,20 @@ func (s *Seed) Import(ctx context.Context, r io.Reader) (*ImportResult, error) {
 	return &ImportResult{Channel: m.Channel, Sequence: m.Sequence, Version: m.Version, Blocks: st.Blocks, Bytes: st.Bytes, Devices: devices}, nil
 }
 
-// adoptRoots takes the roots of a bundle newer than the seed's.
+// adoptRoots takes the roots of a bundle newer than the seed's, checked
+// like any node does (protocol's TrustedState.UpdateRoots).
 func (s *Seed) adoptRoots(chain [][]byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cur := s.trusted.Root
-	changed := false
+	have := s.trusted.Root.Version
+	err := s.trusted.UpdateRoots(protocol.RootsAfter(chain, have, s.cfg.Limits), s.cfg.Now(), s.cfg.Limits)
 	for _, b := range chain {
-		env, err := crypto.ParseEnvelope(b, 64<<10)
-		if err != nil {
-			return fmt.Errorf("seed: bundle trust root: %w", err)
+		if v := protocol.RootVersion(b, s.cfg.Limits); v > have && v <= s.trusted.Root.Version {
+			s.st.Roots = append(s.st.Roots, b)
 		}
-		r, err := crypto.ParseRoot(env)
-		if err != nil {
-			return fmt.Errorf("seed: bundle trust root: %w", err)
-		}
-		if r.Version <= cur.Version {
-			continue
-		}
-		next, err := crypto.UpdateRoot(cur, env)
-		if err != nil {
-			return fmt.Errorf("seed: bundle trust root %d: %w", r.Version, err)
-		}
-		cur, changed = next, true
-		s.st.Roots = append(s.st.Roots, b)
 	}
-	if changed {
-		s.trusted.Root = cur
+	if err != nil {
+		return fmt.Errorf("seed: bundle trust root: %w", err)
 	}
 	return nil
 }
