@@ -44,7 +44,6 @@ func (a *Agent) work(ctx context.Context) error {
 			case <-a.wake:
 				cancel()
 				<-done
-				cancel()
 				continue // start over with the newest manifest
 			case <-ctx.Done():
 				cancel()
