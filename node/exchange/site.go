@@ -9,51 +9,30 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/meshota/meshota/node/policy"
 )
 
-// siteFilter makes a seed send each block about once per site: a request
-// for a block that was granted to another peer of the same site within
-// the window is answered DONT_HAVE, so that peer's neighbours fetch it
-// over their LAN from the one that got it. Different blocks go to
-// different peers of a site, which spreads the first copies over the site.
-// After the window the block is served again (the first peer may be gone).
+// siteFilter applies policy.SiteGrants (send each block about once per
+// site) to bitswap's block requests; sites come from siteOf.
 type siteFilter struct {
-	window time.Duration
 	siteOf func(peer.ID) string
 	now    func() time.Time
 
-	mu      sync.Mutex
-	granted map[string]grant // site + block multihash
-	inserts int
-}
-
-type grant struct {
-	peer peer.ID
-	at   time.Time
+	mu     sync.Mutex
+	grants *policy.SiteGrants[string, string, peer.ID]
 }
 
 func newSiteFilter(window time.Duration, siteOf func(peer.ID) string) *siteFilter {
-	return &siteFilter{window: window, siteOf: siteOf, now: time.Now, granted: map[string]grant{}}
+	return &siteFilter{siteOf: siteOf, now: time.Now, grants: policy.NewSiteGrants[string, string, peer.ID](window)}
 }
 
 // allow is bitswap's PeerBlockRequestFilter.
 func (f *siteFilter) allow(p peer.ID, c cid.Cid) bool {
-	key := f.siteOf(p) + "\x00" + string(c.Hash())
-	now := f.now()
+	site := f.siteOf(p)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if g, ok := f.granted[key]; ok && g.peer != p && now.Sub(g.at) < f.window {
-		return false
-	}
-	f.granted[key] = grant{p, now}
-	if f.inserts++; f.inserts%4096 == 0 {
-		for k, g := range f.granted {
-			if now.Sub(g.at) >= f.window {
-				delete(f.granted, k)
-			}
-		}
-	}
-	return true
+	return f.grants.Allow(site, string(c.Hash()), p, f.now())
 }
 
 // SiteOf names the site of a peer from the address it is connected from:
