@@ -22,13 +22,17 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, label string, total uint64) *progress {
-	tty := false
+	return &progress{w: w, tty: isTerminal(w), total: max(total, 1), label: label}
+}
+
+// isTerminal tells whether w is a terminal (progress bars redraw in place).
+func isTerminal(w io.Writer) bool {
 	if f, ok := w.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil {
-			tty = fi.Mode()&os.ModeCharDevice != 0
+			return fi.Mode()&os.ModeCharDevice != 0
 		}
 	}
-	return &progress{w: w, tty: tty, total: max(total, 1), label: label}
+	return false
 }
 
 func (p *progress) update(done uint64) {

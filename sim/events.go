@@ -1,0 +1,75 @@
+package sim
+
+// Event kinds.
+const (
+	evGroup     uint8 = iota // a group's next flow completion (a = group)
+	evFlowStart              // a request's latency elapsed (a = flow)
+	evAnnounce               // the manifest reaches a device (a = device)
+	evStage                  // a rollout stage begins (a = stage)
+	evChurn                  // a device goes offline or comes back (a = device)
+	evPartition              // a partition begins or heals (a = partition, b = 1 at heal)
+	evRetry                  // a device asks the seed again (a = device)
+	evSample                 // a time-series row
+)
+
+type event struct {
+	t    float64
+	seq  uint64 // insertion order: ties resolve the same way every run
+	kind uint8
+	a    int32
+	ver  uint32
+}
+
+// eventQueue is a binary min-heap on (t, seq), written out by hand: the
+// container/heap interface boxes every push, and this is the hot path.
+type eventQueue struct {
+	h   []event
+	seq uint64
+}
+
+func (q *eventQueue) less(i, j int) bool {
+	if q.h[i].t != q.h[j].t {
+		return q.h[i].t < q.h[j].t
+	}
+	return q.h[i].seq < q.h[j].seq
+}
+
+func (q *eventQueue) push(e event) {
+	q.seq++
+	e.seq = q.seq
+	q.h = append(q.h, e)
+	i := len(q.h) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !q.less(i, p) {
+			break
+		}
+		q.h[i], q.h[p] = q.h[p], q.h[i]
+		i = p
+	}
+}
+
+func (q *eventQueue) pop() event {
+	top := q.h[0]
+	n := len(q.h) - 1
+	q.h[0] = q.h[n]
+	q.h = q.h[:n]
+	i := 0
+	for {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && q.less(l, m) {
+			m = l
+		}
+		if r < n && q.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		q.h[i], q.h[m] = q.h[m], q.h[i]
+		i = m
+	}
+	return top
+}
+
+func (q *eventQueue) len() int { return len(q.h) }

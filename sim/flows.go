@@ -1,0 +1,189 @@
+package sim
+
+import (
+	"math"
+	"slices"
+)
+
+// A flow is one transfer: a chunk (mesh) or the rest of the release
+// (central) from a source to a device. Its rate is set by max-min
+// fairness among the flows of its source's group.
+type flow struct {
+	src, dst int32 // device indices; src == seedIdx for the seed
+	chunk    int32 // chunk index; -1 for a central whole-release transfer
+	size     float64
+	left     float64
+	rate     float64
+	cap      float64 // the flow's own limit (receiver, loss, link)
+	site     int32   // the receiver's site
+	gen      uint32  // bumped when the flow slot is reused
+	active   bool    // latency elapsed, bytes moving
+	live     bool
+}
+
+// A group is one uploader and its active flows. Every device downloads
+// one flow at a time, so groups share no resource: when a flow starts or
+// ends, only its own group's rates are recomputed (progressive filling),
+// and only that group's next completion goes into the event queue.
+type group struct {
+	flows []int32 // active flow ids
+	t     float64 // time the flows' left was last brought up to date
+	ver   uint32
+}
+
+const eps = 1e-6 // bytes: a flow with less left is complete
+
+// advance brings the group's flows to time now.
+func (s *state) advance(g *group, now float64) {
+	dt := now - g.t
+	if dt > 0 {
+		for _, id := range g.flows {
+			f := &s.flows[id]
+			f.left -= f.rate * dt
+		}
+	}
+	g.t = now
+}
+
+// reschedule recomputes the rates of group gi and queues its next
+// completion; older queue entries of the group become stale.
+func (s *state) reschedule(gi int32) {
+	g := &s.groups[gi]
+	if gi == s.seedIdx {
+		s.fillSeed(g)
+	} else {
+		s.fillDevice(g, float64(s.devUp))
+	}
+	g.ver++
+	next := math.Inf(1)
+	for _, id := range g.flows {
+		f := &s.flows[id]
+		if f.rate > 0 {
+			next = min(next, g.t+max(f.left, 0)/f.rate)
+		}
+	}
+	if !math.IsInf(next, 1) {
+		s.q.push(event{t: next, kind: evGroup, a: gi, ver: g.ver})
+	}
+}
+
+// fillDevice is progressive filling on one resource, the uploader's link
+// of capacity c, with each flow also held to its own cap.
+func (s *state) fillDevice(g *group, c float64) {
+	n := len(g.flows)
+	if n == 0 {
+		return
+	}
+	// Few flows (upload slots): sort by cap, then fill.
+	ids := g.flows
+	slices.SortFunc(ids, func(a, b int32) int {
+		return cmpFloat(s.flows[a].cap, s.flows[b].cap, a, b)
+	})
+	for k, id := range ids {
+		f := &s.flows[id]
+		share := c / float64(n-k)
+		if f.cap < share {
+			f.rate = f.cap
+			c -= f.cap
+			continue
+		}
+		for _, id2 := range ids[k:] {
+			s.flows[id2].rate = share
+		}
+		return
+	}
+}
+
+// fillSeed is progressive filling on a two-level tree: the seed's uplink
+// shared by all its flows, each site's downlink by the flows into that
+// site, each flow held to its own cap. Nested resources make max-min
+// fairness the minimum of the flow's cap, its site's water level computed
+// alone, and the seed's water level over the results. Devices are alike,
+// so every seed flow has the same cap and a site's level is
+// min(cap, downlink/k) for its k seed flows: the seed level is found from
+// a histogram over k, in time linear in the flows, without sorting.
+func (s *state) fillSeed(g *group) {
+	ids := g.flows
+	if len(ids) == 0 {
+		return
+	}
+	capacity := s.flows[ids[0]].cap
+	down := float64(s.siteDown)
+	level := func(k int32) float64 { return min(capacity, down/float64(k)) }
+	if cap(s.hist) < s.sc.Seed.Slots+1 {
+		s.hist = make([]int32, s.sc.Seed.Slots+1)
+	}
+	hist := s.hist[:s.sc.Seed.Slots+1]
+	clear(hist)
+	demand := 0.0
+	for _, id := range ids {
+		k := s.siteSeedFlows[s.flows[id].site]
+		hist[k]++
+		demand += level(k)
+	}
+	lambda := math.Inf(1)
+	if c := float64(s.sc.Seed.Uplink); demand > c {
+		// Smallest demands first: the most crowded sites.
+		rem := int32(len(ids))
+		for k := int32(len(hist) - 1); k >= 1; k-- {
+			n := hist[k]
+			if n == 0 {
+				continue
+			}
+			if b := level(k); b*float64(rem) < c {
+				c -= b * float64(n)
+				rem -= n
+				continue
+			}
+			lambda = c / float64(rem)
+			break
+		}
+	}
+	for _, id := range ids {
+		f := &s.flows[id]
+		f.rate = min(level(s.siteSeedFlows[f.site]), lambda)
+	}
+}
+
+func cmpFloat(a, b float64, ia, ib int32) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return int(ia - ib)
+}
+
+// newFlow takes a flow slot.
+func (s *state) newFlow(f flow) int32 {
+	var id int32
+	if n := len(s.freeFlows); n > 0 {
+		id = s.freeFlows[n-1]
+		s.freeFlows = s.freeFlows[:n-1]
+		f.gen = s.flows[id].gen + 1
+		s.flows[id] = f
+	} else {
+		id = int32(len(s.flows))
+		s.flows = append(s.flows, f)
+	}
+	s.flows[id].live = true
+	return id
+}
+
+func (s *state) freeFlow(id int32) {
+	s.flows[id].live = false
+	s.flows[id].active = false
+	s.freeFlows = append(s.freeFlows, id)
+}
+
+// removeFromGroup takes flow id out of its group's active list.
+func (g *group) remove(id int32) {
+	for i, x := range g.flows {
+		if x == id {
+			g.flows[i] = g.flows[len(g.flows)-1]
+			g.flows = g.flows[:len(g.flows)-1]
+			return
+		}
+	}
+}

@@ -1,0 +1,557 @@
+package sim
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+	"math/rand/v2"
+	"time"
+
+	"github.com/meshota/meshota/node/policy"
+)
+
+// state is one simulation run.
+type state struct {
+	sc       *Scenario
+	strategy string
+	rng      *rand.Rand
+	q        eventQueue
+	now      float64
+	events   uint64
+
+	n, m     int   // honest devices, malicious peers
+	seedIdx  int32 // group index of the seed (n+m)
+	nChunks  int
+	words    int
+	chunkLen []float64 // bytes per chunk
+	reused   []bool    // chunk unchanged since the previous release
+
+	// Capacities in bytes per second.
+	devUp, devDown, siteDown Rate
+	wanCap, lanCap           float64 // per-flow loss limits (Mathis)
+	seedRTT, lanRTT          float64
+
+	// Devices (honest first, then malicious).
+	site      []int32
+	have      []uint64 // words bits per device
+	missing   []int32  // chunks still needed (honest)
+	online    []bool
+	announced []bool
+	announce  []float64
+	idle      []bool // no download in progress or requested
+	lastEnd   []float64
+	upUsed    []int32
+	waiting   []bool
+	retrying  []bool
+	banned    [][]int32
+	doneAt    []float64 // all chunks held
+	installAt []float64 // -1 until installed
+	eligible  []bool
+	bucket    []uint32
+	bySeed    []float64
+	byPeers   []float64
+
+	// Sites.
+	sites       [][]int32 // members, honest and malicious
+	siteCount   []int32   // per site × chunk: online honest holders
+	siteWait    [][]int32
+	partitioned []bool
+
+	// Seed.
+	grants    *policy.SiteGrants[int32, int32, int32]
+	seedQueue []int32
+	seedQHead int
+	seedUsed  int
+
+	flows     []flow
+	freeFlows []int32
+	groups    []group
+	downFlow  []int32 // per device: its download flow, -1 if none
+	tmp       []int32
+	hist      []int32
+	// siteSeedFlows counts the active seed flows into each site.
+	siteSeedFlows []int32
+
+	stageShare float64
+
+	// Totals.
+	bytesSeed, bytesPeers, bytesWasted float64
+	installed                          int
+	series                             []Sample
+	sampleEvery                        float64
+}
+
+const seedBit = -1
+
+func (s *state) wordsOf(i int32) []uint64 {
+	return s.have[int(i)*s.words : (int(i)+1)*s.words]
+}
+
+func (s *state) has(i int32, c int32) bool {
+	return s.have[int(i)*s.words+int(c>>6)]&(1<<(c&63)) != 0
+}
+
+func (s *state) malicious(i int32) bool { return int(i) >= s.n && i < s.seedIdx }
+
+// mathis is the throughput one TCP flow reaches on a lossy path
+// (Mathis et al. 1997: MSS/RTT × 1.22/√p); no limit without loss.
+func mathis(rtt, loss float64) float64 {
+	if loss <= 0 || rtt <= 0 {
+		return math.Inf(1)
+	}
+	return 1460 * 1.22 / (rtt * math.Sqrt(loss))
+}
+
+func newState(sc *Scenario, strategy string, seed uint64) (*state, error) {
+	s := &state{sc: sc, strategy: strategy, rng: rand.New(rand.NewPCG(seed, 0x6d6573686f7461))}
+	s.n = sc.Fleet.Devices
+	s.m = int(math.Round(sc.Malicious.Share * float64(s.n)))
+	if strategy == StrategyCentral {
+		s.m = 0 // central devices talk to the seed only
+	}
+	total := s.n + s.m
+	s.seedIdx = int32(total)
+	F, C := int64(sc.Release.Size), int64(sc.Release.Chunk)
+	s.nChunks = int((F + C - 1) / C)
+	s.words = (s.nChunks + 63) / 64
+	s.chunkLen = make([]float64, s.nChunks)
+	s.reused = make([]bool, s.nChunks)
+	for c := range s.chunkLen {
+		s.chunkLen[c] = float64(min(C, F-int64(c)*C))
+		s.reused[c] = s.rng.Float64() < sc.Release.Reused
+	}
+	s.devUp, s.devDown, s.siteDown = sc.Devices.Uplink, sc.Devices.Downlink, sc.Sites.Downlink
+	s.seedRTT = 2 * (sc.Seed.Latency.Seconds() + sc.Sites.Latency.Seconds() + sc.Sites.LANLatency.Seconds())
+	s.lanRTT = 2 * sc.Sites.LANLatency.Seconds()
+	s.wanCap = mathis(s.seedRTT, sc.Sites.Loss)
+	s.lanCap = mathis(s.lanRTT, sc.Sites.LANLoss)
+	if sc.Seed.Link > 0 {
+		s.wanCap = min(s.wanCap, float64(sc.Seed.Link))
+	}
+
+	// Sites: draw sizes until the fleet is placed.
+	for placed := 0; placed < s.n; {
+		var size int
+		switch sc.Sites.SizeDist {
+		case "uniform":
+			size = sc.Sites.SizeMin + s.rng.IntN(sc.Sites.SizeMax-sc.Sites.SizeMin+1)
+		case "geometric":
+			p := 1 / float64(max(sc.Sites.Size, 1))
+			size = 1 + int(math.Floor(math.Log(1-s.rng.Float64())/math.Log(1-p+1e-12)))
+		default:
+			size = sc.Sites.Size
+		}
+		size = min(max(size, 1), s.n-placed)
+		members := make([]int32, size)
+		for k := range members {
+			members[k] = int32(placed + k)
+		}
+		s.sites = append(s.sites, members)
+		placed += size
+	}
+	s.site = make([]int32, total)
+	for si, members := range s.sites {
+		for _, d := range members {
+			s.site[d] = int32(si)
+		}
+	}
+	for i := s.n; i < total; i++ {
+		si := int32(s.rng.IntN(len(s.sites)))
+		s.site[i] = si
+		s.sites[si] = append(s.sites[si], int32(i))
+	}
+	nSites := len(s.sites)
+	if int64(nSites)*int64(s.nChunks) > 2_000_000_000 {
+		return nil, fmt.Errorf("%w: %d sites × %d chunks is too large to simulate; use a larger release.chunk", ErrInvalid, nSites, s.nChunks)
+	}
+
+	s.have = make([]uint64, total*s.words)
+	s.missing = make([]int32, total)
+	s.online = make([]bool, total)
+	s.announced = make([]bool, total)
+	s.announce = make([]float64, total)
+	s.idle = make([]bool, total)
+	s.lastEnd = make([]float64, total)
+	s.upUsed = make([]int32, total)
+	s.waiting = make([]bool, total)
+	s.retrying = make([]bool, total)
+	s.banned = make([][]int32, total)
+	s.doneAt = make([]float64, total)
+	s.installAt = make([]float64, total)
+	s.eligible = make([]bool, total)
+	s.bucket = make([]uint32, total)
+	s.bySeed = make([]float64, total)
+	s.byPeers = make([]float64, total)
+	s.downFlow = make([]int32, total)
+	s.groups = make([]group, total+1)
+	s.siteCount = make([]int32, nSites*s.nChunks)
+	s.siteWait = make([][]int32, nSites)
+	s.partitioned = make([]bool, nSites)
+	s.siteSeedFlows = make([]int32, nSites)
+	if sc.Seed.OncePerSite > 0 {
+		s.grants = policy.NewSiteGrants[int32, int32, int32](time.Duration(sc.Seed.OncePerSite))
+	}
+
+	prevEnd := int(math.Round(sc.Release.PreviousShare * float64(s.n)))
+	for i := range total {
+		d := int32(i)
+		s.online[i], s.idle[i], s.downFlow[i], s.installAt[i], s.doneAt[i] = true, true, -1, -1, -1
+		if s.malicious(d) {
+			continue
+		}
+		s.bucket[i] = policy.RolloutBucket(sc.Channel, DeviceID(i))
+		s.missing[i] = int32(s.nChunks)
+		// Which devices hold the previous release: a random share.
+		if s.rng.IntN(s.n) < prevEnd {
+			for c := range s.nChunks {
+				if s.reused[c] {
+					s.setHave(d, int32(c))
+				}
+			}
+		}
+	}
+	return s, nil
+}
+
+// DeviceID names simulated device i; rollout buckets are computed from it
+// exactly as the agent computes them from its real ID.
+func DeviceID(i int) string { return fmt.Sprintf("sim-device-%08d", i) }
+
+func (s *state) setHave(d, c int32) {
+	s.have[int(d)*s.words+int(c>>6)] |= 1 << (c & 63)
+	s.missing[d]--
+	if s.online[d] {
+		s.siteCount[int(s.site[d])*s.nChunks+int(c)]++
+	}
+}
+
+// firstWanted is the first chunk, in index order (the order
+// content.Assemble and the agent's prefetch fetch in), that device d lacks
+// and source holds (all chunks when source is the seed or malicious);
+// skipLAN skips chunks some online peer of d's site holds.
+func (s *state) firstWanted(d, src int32, skipLAN bool, from int32) int32 {
+	dw := s.wordsOf(d)
+	var sw []uint64
+	if src >= 0 && !s.malicious(src) {
+		sw = s.wordsOf(src)
+	}
+	base := int(s.site[d]) * s.nChunks
+	for w := int(from >> 6); w < s.words; w++ {
+		x := ^dw[w]
+		if sw != nil {
+			x &= sw[w]
+		}
+		if w == int(from>>6) {
+			x &= ^uint64(0) << (from & 63)
+		}
+		if w == s.words-1 && s.nChunks%64 != 0 {
+			x &= (1 << (s.nChunks % 64)) - 1
+		}
+		for x != 0 {
+			c := int32(w*64 + bits.TrailingZeros64(x))
+			x &= x - 1
+			if skipLAN && s.siteCount[base+int(c)] > 0 {
+				continue
+			}
+			return c
+		}
+	}
+	return -1
+}
+
+func (s *state) isBanned(d, p int32) bool {
+	for _, b := range s.banned[d] {
+		if b == p {
+			return true
+		}
+	}
+	return false
+}
+
+// canServe tells whether peer p may upload to d now.
+func (s *state) canServe(p, d int32) bool {
+	return p != d && s.online[p] && s.upUsed[p] < int32(s.sc.Devices.UploadSlots) && !s.isBanned(d, p)
+}
+
+// tryFetch starts device d's next download if it can: from the least busy
+// LAN peer that has a chunk it lacks, else from the seed, which applies
+// policy.SiteGrants (a block goes to one device per site; its neighbours
+// wait for it on the LAN). A device that finds nothing waits.
+func (s *state) tryFetch(d int32) {
+	if !s.online[d] || !s.idle[d] || !s.announced[d] || s.missing[d] == 0 || s.malicious(d) {
+		return
+	}
+	if s.strategy == StrategyCentral {
+		s.askSeed(d)
+		return
+	}
+	si := s.site[d]
+	members := s.sites[si]
+	best, bestLoad := int32(-1), int32(math.MaxInt32)
+	// Start after d in the site list so that neighbours spread their
+	// requests over different peers.
+	off := 0
+	for k, p := range members {
+		if p == d {
+			off = k + 1
+			break
+		}
+	}
+	for k := range members {
+		p := members[(off+k)%len(members)]
+		if !s.canServe(p, d) || s.upUsed[p] >= bestLoad {
+			continue
+		}
+		if !s.malicious(p) && s.firstWanted(d, p, false, 0) < 0 {
+			continue
+		}
+		best, bestLoad = p, s.upUsed[p]
+	}
+	if best >= 0 {
+		s.start(best, d, s.firstWanted(d, best, false, 0))
+		return
+	}
+	s.askSeed(d)
+}
+
+// askSeed sends d's request to the seed: served when a slot is free,
+// queued otherwise.
+func (s *state) askSeed(d int32) {
+	if s.partitioned[s.site[d]] {
+		s.wait(d)
+		return
+	}
+	if s.seedUsed < s.sc.Seed.Slots {
+		if !s.seedServe(d) {
+			s.wait(d)
+		}
+		return
+	}
+	s.seedQueue = append(s.seedQueue, d)
+	s.wait(d)
+}
+
+// seedServe starts a transfer from the seed to d if the seed grants one
+// of the chunks d lacks (and its LAN does not hold).
+func (s *state) seedServe(d int32) bool {
+	if s.strategy == StrategyCentral {
+		s.start(s.seedIdx, d, -1)
+		return true
+	}
+	at := time.Unix(0, 0).Add(time.Duration(s.now * 1e9))
+	for from := int32(0); ; {
+		c := s.firstWanted(d, seedBit, true, from)
+		if c < 0 {
+			break
+		}
+		if s.grants == nil || s.grants.Allow(s.site[d], c, d, at) {
+			s.start(s.seedIdx, d, c)
+			return true
+		}
+		from = c + 1
+	}
+	// Everything d lacks is on its LAN or on its way there. Ask again
+	// when the grants run out, in case the device that got them is gone.
+	if !s.retrying[d] && s.grants != nil {
+		s.retrying[d] = true
+		s.q.push(event{t: s.now + s.sc.Seed.OncePerSite.Seconds(), kind: evRetry, a: d})
+	}
+	return false
+}
+
+func (s *state) wait(d int32) {
+	if !s.waiting[d] {
+		s.waiting[d] = true
+		s.siteWait[s.site[d]] = append(s.siteWait[s.site[d]], d)
+	}
+}
+
+// start reserves both ends and starts the flow after the request's round
+// trip (back-to-back requests are pipelined, as bitswap keeps several
+// wants in flight, so they pay no round trip).
+func (s *state) start(src, d int32, c int32) {
+	size := 0.0
+	if c >= 0 {
+		size = s.chunkLen[c]
+	} else {
+		for k := range s.nChunks {
+			if !s.has(d, int32(k)) {
+				size += s.chunkLen[k]
+			}
+		}
+	}
+	capacity := float64(s.devDown)
+	rtt := s.lanRTT
+	if src == s.seedIdx {
+		capacity = min(capacity, s.wanCap)
+		rtt = s.seedRTT
+		s.seedUsed++
+	} else {
+		capacity = min(capacity, s.lanCap)
+		s.upUsed[src]++
+	}
+	s.idle[d] = false
+	if s.waiting[d] {
+		s.waiting[d] = false // lazily removed from the site's list
+	}
+	id := s.newFlow(flow{src: src, dst: d, chunk: c, size: size, left: size, cap: capacity, site: s.site[d]})
+	s.downFlow[d] = id
+	delay := rtt
+	if s.lastEnd[d] == s.now {
+		delay = 0
+	}
+	if delay == 0 {
+		s.activate(id)
+		return
+	}
+	s.q.push(event{t: s.now + delay, kind: evFlowStart, a: id, ver: s.flows[id].gen})
+}
+
+func (s *state) activate(id int32) {
+	f := &s.flows[id]
+	f.active = true
+	g := &s.groups[f.src]
+	s.advance(g, s.now)
+	g.flows = append(g.flows, id)
+	if f.src == s.seedIdx {
+		s.siteSeedFlows[f.site]++
+	}
+	s.reschedule(f.src)
+}
+
+// finish handles a completed flow.
+func (s *state) finish(id int32) {
+	f := s.flows[id]
+	s.freeFlow(id)
+	d, src := f.dst, f.src
+	s.idle[d] = true
+	s.downFlow[d] = -1
+	s.lastEnd[d] = s.now
+	switch {
+	case src == s.seedIdx:
+		s.seedUsed--
+		s.bytesSeed += f.size
+		s.bySeed[d] += f.size
+	case s.malicious(src):
+		s.upUsed[src]--
+		s.bytesWasted += f.size
+		s.banned[d] = append(s.banned[d], src) // the block failed its hash
+	default:
+		s.upUsed[src]--
+		s.bytesPeers += f.size
+		s.byPeers[d] += f.size
+	}
+	if !s.malicious(src) {
+		if f.chunk >= 0 {
+			s.gain(d, f.chunk)
+		} else {
+			for c := range s.nChunks {
+				if !s.has(d, int32(c)) {
+					s.gain(d, int32(c))
+				}
+			}
+		}
+	}
+	s.tryFetch(d)
+	if src == s.seedIdx {
+		s.drainSeedQueue()
+	} else {
+		s.serveWaiting(s.site[src], src)
+	}
+	if f.chunk >= 0 && !s.malicious(src) {
+		s.serveWaiting(s.site[d], d)
+	}
+}
+
+func (s *state) gain(d, c int32) {
+	s.setHave(d, c)
+	if s.missing[d] == 0 {
+		s.doneAt[d] = s.now
+		s.maybeInstall(d)
+	}
+}
+
+func (s *state) maybeInstall(d int32) {
+	if s.installAt[d] < 0 && s.missing[d] == 0 && s.bucket[d] < uint32(s.stageShare*policy.MaxBasisPoints+0.5) && !s.malicious(d) {
+		s.installAt[d] = s.now
+		s.installed++
+	}
+}
+
+// serveWaiting lets peer p, which has a free upload slot or a new chunk,
+// serve the waiting devices of its site that lack something it holds.
+func (s *state) serveWaiting(si, p int32) {
+	if s.strategy == StrategyCentral || !s.online[p] {
+		return
+	}
+	list := s.siteWait[si]
+	keep := list[:0]
+	for _, w := range list {
+		if !s.waiting[w] {
+			continue
+		}
+		if s.upUsed[p] < int32(s.sc.Devices.UploadSlots) && s.idle[w] && s.online[w] && s.canServe(p, w) {
+			if c := s.firstWanted(w, p, false, 0); c >= 0 {
+				s.start(p, w, c) // clears waiting[w]
+				continue
+			}
+		}
+		keep = append(keep, w)
+	}
+	s.siteWait[si] = keep
+}
+
+func (s *state) drainSeedQueue() {
+	for s.seedUsed < s.sc.Seed.Slots && s.seedQHead < len(s.seedQueue) {
+		d := s.seedQueue[s.seedQHead]
+		s.seedQHead++
+		if !s.online[d] || !s.idle[d] || s.missing[d] == 0 || s.partitioned[s.site[d]] {
+			continue
+		}
+		s.seedServe(d)
+	}
+	if s.seedQHead > 1024 && s.seedQHead*2 > len(s.seedQueue) {
+		s.seedQueue = append(s.seedQueue[:0], s.seedQueue[s.seedQHead:]...)
+		s.seedQHead = 0
+	}
+}
+
+// abort cancels device d's download (it went offline, or lost its source).
+func (s *state) abort(id int32) {
+	f := &s.flows[id]
+	if f.active {
+		s.advance(&s.groups[f.src], s.now)
+		s.detach(id)
+		s.reschedule(f.src)
+	}
+	d, src := f.dst, f.src
+	if f.chunk < 0 && src == s.seedIdx {
+		// Central: whole chunks received so far are kept.
+		got := f.size - max(f.left, 0)
+		for c := 0; c < s.nChunks && got > 0; c++ {
+			if !s.has(d, int32(c)) && got >= s.chunkLen[c] {
+				got -= s.chunkLen[c]
+				s.bytesSeed += s.chunkLen[c]
+				s.bySeed[d] += s.chunkLen[c]
+				s.gain(d, int32(c))
+			}
+		}
+	}
+	s.freeFlow(id)
+	s.idle[d] = true
+	s.downFlow[d] = -1
+	if src == s.seedIdx {
+		s.seedUsed--
+	} else {
+		s.upUsed[src]--
+	}
+}
+
+// detach takes an active flow out of its source's group.
+func (s *state) detach(id int32) {
+	f := &s.flows[id]
+	s.groups[f.src].remove(id)
+	if f.src == s.seedIdx {
+		s.siteSeedFlows[f.site]--
+	}
+}

@@ -1,0 +1,339 @@
+package sim
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"time"
+)
+
+// Sample is one row of the time series.
+type Sample struct {
+	T           float64 // seconds since the release was published
+	Installed   int     // devices running the release
+	BytesSeed   float64 // cumulative bytes sent by the seed
+	BytesPeers  float64 // cumulative bytes devices sent each other
+	BytesWasted float64 // cumulative corrupt bytes from malicious peers
+}
+
+// Result is the outcome of one simulated rollout.
+type Result struct {
+	Strategy string
+	Devices  int
+	Sites    int
+	Chunks   int
+	// Installed holds each device's install time in seconds, -1 if it
+	// never installed (outside the rollout, or out of time).
+	Installed []float64
+	// Eligible marks the devices in the final rollout stage.
+	Eligible []bool
+	// BySeed and ByPeers are each device's received bytes by source.
+	BySeed, ByPeers                    []float64
+	BytesSeed, BytesPeers, BytesWasted float64
+	Series                             []Sample
+	Events                             uint64
+	Wall                               time.Duration
+	End                                float64 // simulated seconds until the last event handled
+}
+
+// Progress receives the share of eligible devices installed so far.
+type Progress func(done, total int)
+
+// Simulate runs one rollout of the scenario with the given strategy and
+// random seed. The same inputs give the same Result, bit for bit.
+func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, progress Progress) (*Result, error) {
+	t0 := time.Now()
+	s, err := newState(sc, strategy, seed)
+	if err != nil {
+		return nil, err
+	}
+	total := s.n + s.m
+	final := sc.Rollout[len(sc.Rollout)-1].Share
+	wantInstalled := 0
+	for i := range s.n {
+		if s.bucket[i] < uint32(final*10000+0.5) {
+			s.eligible[i] = true
+			wantInstalled++
+		}
+	}
+	// Devices already holding everything (a release identical to the
+	// previous one) still wait for the manifest.
+	for i, h := range gossipHops(s.rng, total, sc.Gossip.Degree) {
+		s.announce[i] = float64(h) * sc.Gossip.HopLatency.Seconds()
+		s.q.push(event{t: s.announce[i], kind: evAnnounce, a: int32(i)})
+	}
+	for k, st := range sc.Rollout {
+		s.q.push(event{t: st.At.Seconds(), kind: evStage, a: int32(k)})
+	}
+	if p := sc.Churn.OfflineShare; p > 0 {
+		for i := range s.n {
+			if s.rng.Float64() < p {
+				s.online[i] = false
+			}
+			s.q.push(event{t: s.churnDelay(int32(i)), kind: evChurn, a: int32(i)})
+		}
+	}
+	// Partitions cut a random share of the sites.
+	type cut struct{ sites []int32 }
+	cuts := make([]cut, len(sc.Partitions))
+	for k, p := range sc.Partitions {
+		perm := s.rng.Perm(len(s.sites))
+		n := max(1, int(math.Round(p.Sites*float64(len(s.sites)))))
+		for _, si := range perm[:n] {
+			cuts[k].sites = append(cuts[k].sites, int32(si))
+		}
+		s.q.push(event{t: p.From.Seconds(), kind: evPartition, a: int32(k)})
+		s.q.push(event{t: p.To.Seconds(), kind: evPartition, a: int32(k), ver: 1})
+	}
+	s.sampleEvery = sc.Sample.Seconds()
+	if s.sampleEvery <= 0 {
+		s.sampleEvery = max(LowerBound(sc).Time/200, 1e-3)
+	}
+	s.q.push(event{t: 0, kind: evSample})
+
+	maxT := sc.MaxTime.Seconds()
+	lastProgress := time.Now()
+	for s.q.len() > 0 && s.installed < wantInstalled {
+		e := s.q.pop()
+		if e.t > maxT {
+			break
+		}
+		s.now = e.t
+		s.events++
+		switch e.kind {
+		case evGroup:
+			g := &s.groups[e.a]
+			if e.ver != g.ver {
+				continue // superseded by a later reschedule
+			}
+			s.advance(g, s.now)
+			var done []int32
+			for _, id := range g.flows {
+				f := &s.flows[id]
+				if f.left <= eps || f.left <= f.rate*1e-9 {
+					done = append(done, id)
+				}
+			}
+			for _, id := range done {
+				s.detach(id)
+			}
+			s.reschedule(e.a)
+			for _, id := range done {
+				s.finish(id)
+			}
+		case evFlowStart:
+			f := &s.flows[e.a]
+			if !f.live || f.gen != e.ver || f.active {
+				continue
+			}
+			s.activate(e.a)
+		case evAnnounce:
+			d := e.a
+			if s.online[d] {
+				s.announced[d] = true
+				s.maybeInstallOrFetch(d)
+			}
+		case evStage:
+			s.stageShare = sc.Rollout[e.a].Share
+			for i := range s.n {
+				if s.announced[i] {
+					s.maybeInstall(int32(i))
+				}
+			}
+		case evChurn:
+			s.toggle(e.a)
+			s.q.push(event{t: s.now + s.churnDelay(e.a), kind: evChurn, a: e.a})
+		case evPartition:
+			heal := e.ver == 1
+			for _, si := range cuts[e.a].sites {
+				s.partition(si, !heal)
+			}
+		case evRetry:
+			s.retrying[e.a] = false
+			if s.waiting[e.a] && s.idle[e.a] {
+				s.askSeed(e.a)
+			}
+		case evSample:
+			s.sample()
+			s.q.push(event{t: s.now + s.sampleEvery, kind: evSample})
+			if progress != nil && time.Since(lastProgress) > 200*time.Millisecond {
+				lastProgress = time.Now()
+				progress(s.installed, wantInstalled)
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	s.sample()
+	if progress != nil {
+		progress(s.installed, wantInstalled)
+	}
+	return &Result{
+		Strategy: strategy, Devices: s.n, Sites: len(s.sites), Chunks: s.nChunks,
+		Installed: s.installAt[:s.n], Eligible: s.eligible[:s.n],
+		BySeed: s.bySeed[:s.n], ByPeers: s.byPeers[:s.n],
+		BytesSeed: s.bytesSeed, BytesPeers: s.bytesPeers, BytesWasted: s.bytesWasted,
+		Series: s.series, Events: s.events, Wall: time.Since(t0), End: s.now,
+	}, nil
+}
+
+func (s *state) maybeInstallOrFetch(d int32) {
+	if s.missing[d] == 0 {
+		if s.doneAt[d] < 0 {
+			s.doneAt[d] = s.now
+		}
+		s.maybeInstall(d)
+		return
+	}
+	s.tryFetch(d)
+}
+
+func (s *state) sample() {
+	row := Sample{T: s.now, Installed: s.installed, BytesSeed: s.bytesSeed, BytesPeers: s.bytesPeers, BytesWasted: s.bytesWasted}
+	if n := len(s.series); n > 0 && s.series[n-1].T == row.T {
+		s.series[n-1] = row
+		return
+	}
+	s.series = append(s.series, row)
+}
+
+// churnDelay draws how long device d stays in its current state.
+func (s *state) churnDelay(d int32) float64 {
+	p := s.sc.Churn.OfflineShare
+	off := s.sc.Churn.MeanOffline.Seconds()
+	mean := off * (1 - p) / p // online time keeps the offline share at p
+	if !s.online[d] {
+		mean = off
+	}
+	return s.rng.ExpFloat64() * mean
+}
+
+// toggle takes device d offline (its transfers end; what it holds stays
+// on disk) or brings it back (it catches up on the manifest and resumes).
+func (s *state) toggle(d int32) {
+	base := int(s.site[d]) * s.nChunks
+	if s.online[d] {
+		s.online[d] = false
+		if id := s.downFlow[d]; id >= 0 {
+			src := s.flows[id].src
+			s.abort(id)
+			if src == s.seedIdx {
+				s.drainSeedQueue()
+			} else {
+				s.serveWaiting(s.site[src], src)
+			}
+		}
+		// Its uploads end too: their receivers look elsewhere.
+		var victims []int32
+		for _, id := range s.groups[d].flows {
+			victims = append(victims, s.flows[id].dst)
+		}
+		for id := range s.flows {
+			f := &s.flows[id]
+			if f.live && !f.active && f.src == d {
+				victims = append(victims, f.dst)
+			}
+		}
+		for _, v := range victims {
+			if id := s.downFlow[v]; id >= 0 {
+				s.abort(id)
+			}
+		}
+		for c := range s.nChunks {
+			if s.has(d, int32(c)) {
+				s.siteCount[base+c]--
+			}
+		}
+		for _, v := range victims {
+			s.tryFetch(v)
+		}
+		s.wakeSite(s.site[d])
+		return
+	}
+	s.online[d] = true
+	for c := range s.nChunks {
+		if s.has(d, int32(c)) {
+			s.siteCount[base+c]++
+		}
+	}
+	if s.now >= s.announce[d] {
+		s.announced[d] = true // caught up from a peer on reconnect
+	}
+	s.maybeInstallOrFetch(d)
+	s.serveWaiting(s.site[d], d)
+}
+
+// wakeSite makes the waiting devices of a site look for sources again.
+func (s *state) wakeSite(si int32) {
+	list := append([]int32(nil), s.siteWait[si]...)
+	for _, w := range list {
+		if s.waiting[w] && s.idle[w] {
+			s.tryFetch(w)
+		}
+	}
+}
+
+// partition cuts site si from the WAN (its seed transfers end) or heals it.
+func (s *state) partition(si int32, cut bool) {
+	s.partitioned[si] = cut
+	if cut {
+		for _, d := range s.sites[si] {
+			if id := s.downFlow[d]; id >= 0 && s.flows[id].src == s.seedIdx {
+				s.abort(id)
+				s.tryFetch(d) // a LAN peer may help
+			}
+		}
+		s.drainSeedQueue()
+		return
+	}
+	for _, d := range s.sites[si] {
+		if s.idle[d] {
+			s.tryFetch(d)
+		}
+	}
+}
+
+// gossipHops is each node's distance in hops from the seed (node n-1 is
+// not special: the seed is an extra node n) over a random gossipsub mesh
+// where every node keeps degree links to random others.
+func gossipHops(rng *rand.Rand, n, degree int) []int32 {
+	nodes := n + 1
+	adj := make([][]int32, nodes)
+	for i := range nodes {
+		for range (degree + 1) / 2 {
+			j := rng.IntN(nodes)
+			if j == i {
+				continue
+			}
+			adj[i] = append(adj[i], int32(j))
+			adj[j] = append(adj[j], int32(i))
+		}
+	}
+	hops := make([]int32, nodes)
+	for i := range hops {
+		hops[i] = -1
+	}
+	hops[n] = 0
+	queue := []int32{int32(n)}
+	for len(queue) > 0 {
+		v := queue[0]
+		queue = queue[1:]
+		for _, w := range adj[v] {
+			if hops[w] < 0 {
+				hops[w] = hops[v] + 1
+				queue = append(queue, w)
+			}
+		}
+	}
+	maxHop := int32(0)
+	for _, h := range hops {
+		maxHop = max(maxHop, h)
+	}
+	for i, h := range hops {
+		if h < 0 {
+			hops[i] = maxHop + 1 // an isolated node learns from catch-up
+		}
+	}
+	return hops[:n]
+}
