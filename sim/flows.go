@@ -15,13 +15,15 @@ type flow struct {
 	left     float64
 	rate     float64
 	cap      float64 // the flow's own limit (receiver, loss, link)
+	tag      float64 // seed flows: the site clock reading at completion
 	site     int32   // the receiver's site
 	gen      uint32  // bumped when the flow slot is reused
 	active   bool    // latency elapsed, bytes moving
 	live     bool
 }
 
-// A group is one uploader and its active flows. Every device downloads
+// A group is one device uploading and its active flows (the seed's flows
+// are in seedGroup). Every device downloads
 // one flow at a time, so groups share no resource: when a flow starts or
 // ends, only its own group's rates are recomputed (progressive filling),
 // and only that group's next completion goes into the event queue.
@@ -49,11 +51,7 @@ func (s *state) advance(g *group, now float64) {
 // completion; older queue entries of the group become stale.
 func (s *state) reschedule(gi int32) {
 	g := &s.groups[gi]
-	if gi == s.seedIdx {
-		s.fillSeed(g)
-	} else {
-		s.fillDevice(g, float64(s.devUp))
-	}
+	s.fillDevice(g, float64(s.devUp))
 	g.ver++
 	next := math.Inf(1)
 	for _, id := range g.flows {
@@ -91,57 +89,6 @@ func (s *state) fillDevice(g *group, c float64) {
 			s.flows[id2].rate = share
 		}
 		return
-	}
-}
-
-// fillSeed is progressive filling on a two-level tree: the seed's uplink
-// shared by all its flows, each site's downlink by the flows into that
-// site, each flow held to its own cap. Nested resources make max-min
-// fairness the minimum of the flow's cap, its site's water level computed
-// alone, and the seed's water level over the results. Devices are alike,
-// so every seed flow has the same cap and a site's level is
-// min(cap, downlink/k) for its k seed flows: the seed level is found from
-// a histogram over k, in time linear in the flows, without sorting.
-func (s *state) fillSeed(g *group) {
-	ids := g.flows
-	if len(ids) == 0 {
-		return
-	}
-	capacity := s.flows[ids[0]].cap
-	down := float64(s.siteDown)
-	level := func(k int32) float64 { return min(capacity, down/float64(k)) }
-	if cap(s.hist) < s.sc.Seed.Slots+1 {
-		s.hist = make([]int32, s.sc.Seed.Slots+1)
-	}
-	hist := s.hist[:s.sc.Seed.Slots+1]
-	clear(hist)
-	demand := 0.0
-	for _, id := range ids {
-		k := s.siteSeedFlows[s.flows[id].site]
-		hist[k]++
-		demand += level(k)
-	}
-	lambda := math.Inf(1)
-	if c := float64(s.sc.Seed.Uplink); demand > c {
-		// Smallest demands first: the most crowded sites.
-		rem := int32(len(ids))
-		for k := int32(len(hist) - 1); k >= 1; k-- {
-			n := hist[k]
-			if n == 0 {
-				continue
-			}
-			if b := level(k); b*float64(rem) < c {
-				c -= b * float64(n)
-				rem -= n
-				continue
-			}
-			lambda = c / float64(rem)
-			break
-		}
-	}
-	for _, id := range ids {
-		f := &s.flows[id]
-		f.rate = min(level(s.siteSeedFlows[f.site]), lambda)
 	}
 }
 

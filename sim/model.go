@@ -61,16 +61,19 @@ type state struct {
 	grants    *policy.SiteGrants[int32, int32, int32]
 	seedQueue []int32
 	seedQHead int
-	seedUsed  int
+	// The seed sends to Slots devices at once. Requests in flight (their
+	// round trip not yet over) do not hold a slot, as bitswap keeps wants
+	// in flight ahead of the data: up to Slots more are admitted, and
+	// those whose round trip ended wait in seedReady for a slot.
+	seedActive  int
+	seedPending int
+	seedReady   []flowRef
 
 	flows     []flow
 	freeFlows []int32
 	groups    []group
 	downFlow  []int32 // per device: its download flow, -1 if none
-	tmp       []int32
-	hist      []int32
-	// siteSeedFlows counts the active seed flows into each site.
-	siteSeedFlows []int32
+	seed      *seedGroup
 
 	stageShare float64
 
@@ -106,9 +109,6 @@ func newState(sc *Scenario, strategy string, seed uint64) (*state, error) {
 	s := &state{sc: sc, strategy: strategy, rng: rand.New(rand.NewPCG(seed, 0x6d6573686f7461))}
 	s.n = sc.Fleet.Devices
 	s.m = int(math.Round(sc.Malicious.Share * float64(s.n)))
-	if strategy == StrategyCentral {
-		s.m = 0 // central devices talk to the seed only
-	}
 	total := s.n + s.m
 	s.seedIdx = int32(total)
 	F, C := int64(sc.Release.Size), int64(sc.Release.Chunk)
@@ -187,7 +187,7 @@ func newState(sc *Scenario, strategy string, seed uint64) (*state, error) {
 	s.siteCount = make([]int32, nSites*s.nChunks)
 	s.siteWait = make([][]int32, nSites)
 	s.partitioned = make([]bool, nSites)
-	s.siteSeedFlows = make([]int32, nSites)
+	s.seed = newSeedGroup(s, nSites)
 	if sc.Seed.OncePerSite > 0 {
 		s.grants = policy.NewSiteGrants[int32, int32, int32](time.Duration(sc.Seed.OncePerSite))
 	}
@@ -321,7 +321,7 @@ func (s *state) askSeed(d int32) {
 		s.wait(d)
 		return
 	}
-	if s.seedUsed < s.sc.Seed.Slots {
+	if s.seedAdmits() {
 		if !s.seedServe(d) {
 			s.wait(d)
 		}
@@ -385,7 +385,7 @@ func (s *state) start(src, d int32, c int32) {
 	if src == s.seedIdx {
 		capacity = min(capacity, s.wanCap)
 		rtt = s.seedRTT
-		s.seedUsed++
+		s.seedPending++
 	} else {
 		capacity = min(capacity, s.lanCap)
 		s.upUsed[src]++
@@ -409,13 +409,22 @@ func (s *state) start(src, d int32, c int32) {
 
 func (s *state) activate(id int32) {
 	f := &s.flows[id]
+	if f.src == s.seedIdx {
+		if s.sc.Seed.Slots > 0 && s.seedActive >= s.sc.Seed.Slots {
+			s.seedReady = append(s.seedReady, flowRef{id, f.gen})
+			return
+		}
+		s.seedActive++
+		s.seedPending--
+	}
 	f.active = true
+	if f.src == s.seedIdx {
+		s.seed.add(id, s.now)
+		return
+	}
 	g := &s.groups[f.src]
 	s.advance(g, s.now)
 	g.flows = append(g.flows, id)
-	if f.src == s.seedIdx {
-		s.siteSeedFlows[f.site]++
-	}
 	s.reschedule(f.src)
 }
 
@@ -429,7 +438,7 @@ func (s *state) finish(id int32) {
 	s.lastEnd[d] = s.now
 	switch {
 	case src == s.seedIdx:
-		s.seedUsed--
+		s.seedActive--
 		s.bytesSeed += f.size
 		s.bySeed[d] += f.size
 	case s.malicious(src):
@@ -454,7 +463,7 @@ func (s *state) finish(id int32) {
 	}
 	s.tryFetch(d)
 	if src == s.seedIdx {
-		s.drainSeedQueue()
+		s.seedNext()
 	} else {
 		s.serveWaiting(s.site[src], src)
 	}
@@ -501,8 +510,30 @@ func (s *state) serveWaiting(si, p int32) {
 	s.siteWait[si] = keep
 }
 
+type flowRef struct {
+	id  int32
+	gen uint32
+}
+
+func (s *state) seedAdmits() bool {
+	return s.sc.Seed.Slots == 0 || s.seedActive+s.seedPending < 2*s.sc.Seed.Slots
+}
+
+// seedNext fills free seed slots: first with requests whose round trip is
+// over, then admits queued requests.
+func (s *state) seedNext() {
+	for (s.sc.Seed.Slots == 0 || s.seedActive < s.sc.Seed.Slots) && len(s.seedReady) > 0 {
+		r := s.seedReady[0]
+		s.seedReady = s.seedReady[1:]
+		if f := &s.flows[r.id]; f.live && f.gen == r.gen && !f.active {
+			s.activate(r.id)
+		}
+	}
+	s.drainSeedQueue()
+}
+
 func (s *state) drainSeedQueue() {
-	for s.seedUsed < s.sc.Seed.Slots && s.seedQHead < len(s.seedQueue) {
+	for s.seedAdmits() && s.seedQHead < len(s.seedQueue) {
 		d := s.seedQueue[s.seedQHead]
 		s.seedQHead++
 		if !s.online[d] || !s.idle[d] || s.missing[d] == 0 || s.partitioned[s.site[d]] {
@@ -519,7 +550,10 @@ func (s *state) drainSeedQueue() {
 // abort cancels device d's download (it went offline, or lost its source).
 func (s *state) abort(id int32) {
 	f := &s.flows[id]
-	if f.active {
+	switch {
+	case f.active && f.src == s.seedIdx:
+		s.seed.remove(id, s.now) // brings f.left up to date
+	case f.active:
 		s.advance(&s.groups[f.src], s.now)
 		s.detach(id)
 		s.reschedule(f.src)
@@ -537,21 +571,20 @@ func (s *state) abort(id int32) {
 			}
 		}
 	}
+	wasActive := f.active
 	s.freeFlow(id)
 	s.idle[d] = true
 	s.downFlow[d] = -1
 	if src == s.seedIdx {
-		s.seedUsed--
+		if wasActive {
+			s.seedActive--
+		} else {
+			s.seedPending--
+		}
 	} else {
 		s.upUsed[src]--
 	}
 }
 
-// detach takes an active flow out of its source's group.
-func (s *state) detach(id int32) {
-	f := &s.flows[id]
-	s.groups[f.src].remove(id)
-	if f.src == s.seedIdx {
-		s.siteSeedFlows[f.site]--
-	}
-}
+// detach takes an active flow out of its (device) source's group.
+func (s *state) detach(id int32) { s.groups[s.flows[id].src].remove(id) }

@@ -34,6 +34,9 @@ type Result struct {
 	Events                             uint64
 	Wall                               time.Duration
 	End                                float64 // simulated seconds until the last event handled
+	// Bound is the lower bound for this run's fleet (sites and holders of
+	// the previous release are drawn from the seed).
+	Bound Bound
 }
 
 // Progress receives the share of eligible devices installed so far.
@@ -85,13 +88,15 @@ func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, p
 		s.q.push(event{t: p.From.Seconds(), kind: evPartition, a: int32(k)})
 		s.q.push(event{t: p.To.Seconds(), kind: evPartition, a: int32(k), ver: 1})
 	}
+	bound := s.bound()
 	s.sampleEvery = sc.Sample.Seconds()
 	if s.sampleEvery <= 0 {
-		s.sampleEvery = max(LowerBound(sc).Time/200, 1e-3)
+		s.sampleEvery = max(bound.Time/200, 1e-3)
 	}
 	s.q.push(event{t: 0, kind: evSample})
 
 	maxT := sc.MaxTime.Seconds()
+	var done []int32
 	lastProgress := time.Now()
 	for s.q.len() > 0 && s.installed < wantInstalled {
 		e := s.q.pop()
@@ -102,12 +107,22 @@ func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, p
 		s.events++
 		switch e.kind {
 		case evGroup:
+			if e.a == s.seedIdx {
+				if e.ver != s.seed.ver {
+					continue
+				}
+				done = s.seed.due(s.now, done[:0])
+				for _, id := range done {
+					s.finish(id)
+				}
+				continue
+			}
 			g := &s.groups[e.a]
 			if e.ver != g.ver {
 				continue // superseded by a later reschedule
 			}
 			s.advance(g, s.now)
-			var done []int32
+			done = done[:0]
 			for _, id := range g.flows {
 				f := &s.flows[id]
 				if f.left <= eps || f.left <= f.rate*1e-9 {
@@ -174,7 +189,7 @@ func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, p
 		Installed: s.installAt[:s.n], Eligible: s.eligible[:s.n],
 		BySeed: s.bySeed[:s.n], ByPeers: s.byPeers[:s.n],
 		BytesSeed: s.bytesSeed, BytesPeers: s.bytesPeers, BytesWasted: s.bytesWasted,
-		Series: s.series, Events: s.events, Wall: time.Since(t0), End: s.now,
+		Series: s.series, Events: s.events, Wall: time.Since(t0), End: s.now, Bound: bound,
 	}, nil
 }
 
@@ -219,7 +234,7 @@ func (s *state) toggle(d int32) {
 			src := s.flows[id].src
 			s.abort(id)
 			if src == s.seedIdx {
-				s.drainSeedQueue()
+				s.seedNext()
 			} else {
 				s.serveWaiting(s.site[src], src)
 			}
@@ -284,7 +299,7 @@ func (s *state) partition(si int32, cut bool) {
 				s.tryFetch(d) // a LAN peer may help
 			}
 		}
-		s.drainSeedQueue()
+		s.seedNext()
 		return
 	}
 	for _, d := range s.sites[si] {

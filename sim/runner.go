@@ -107,7 +107,6 @@ func scenarioFrom(data []byte, overrides []string) (*Scenario, error) {
 // central server (the central run is the whole answer for "central").
 func simulateBoth(ctx context.Context, sc *Scenario, seed uint64, progress func(string, int, int)) (*Run, error) {
 	t0 := time.Now()
-	b := LowerBound(sc)
 	run := &Run{}
 	if sc.Strategy == StrategyMesh {
 		r, err := Simulate(ctx, sc, StrategyMesh, seed, func(d, t int) { progress(StrategyMesh, d, t) })
@@ -115,7 +114,7 @@ func simulateBoth(ctx context.Context, sc *Scenario, seed uint64, progress func(
 			return nil, err
 		}
 		run.Mesh = r
-		ms := summarize(sc, r, b)
+		ms := summarize(sc, r, r.Bound)
 		run.Summary.Mesh = &ms
 	}
 	r, err := Simulate(ctx, sc, StrategyCentral, seed, func(d, t int) { progress(StrategyCentral, d, t) })
@@ -123,6 +122,7 @@ func simulateBoth(ctx context.Context, sc *Scenario, seed uint64, progress func(
 		return nil, err
 	}
 	run.Central = r
+	b := r.Bound
 	run.Summary.Central = summarize(sc, r, b)
 	run.Summary.Scenario = sc.Name
 	run.Summary.Seed = seed

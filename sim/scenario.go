@@ -81,7 +81,8 @@ type SeedSpec struct {
 	// Link caps each single transfer from the seed (a per-connection limit;
 	// used to mirror emulated links). 0 means none.
 	Link Rate `toml:"link"`
-	// Slots is how many devices the seed sends to at once; others queue.
+	// Slots is how many devices the seed sends to at once (others queue);
+	// 0, the default, means every device that asks, as TCP shares a link.
 	Slots int `toml:"slots"`
 	// OncePerSite is the seed's LAN-first window (policy.SiteGrants);
 	// 0 turns the rule off.
@@ -145,7 +146,7 @@ func DefaultScenario() *Scenario {
 		},
 		Devices: DeviceSpec{Uplink: 100e6 / 8, Downlink: 100e6 / 8, UploadSlots: 4},
 		Seed: SeedSpec{
-			Uplink: 1e9 / 8, Latency: Duration(5 * time.Millisecond), Slots: 256,
+			Uplink: 1e9 / 8, Latency: Duration(5 * time.Millisecond),
 			OncePerSite: Duration(30 * time.Second),
 		},
 		Release: ReleaseSpec{Size: 100 << 20, Chunk: 256 << 10},
@@ -267,8 +268,8 @@ func (s *Scenario) Validate() error {
 		return bad("release.size/release.chunk is over a million chunks: use a larger release.chunk")
 	case s.Seed.Uplink <= 0:
 		return bad("seed.uplink must be positive: the seed is the only source of a new release")
-	case s.Seed.Slots < 1:
-		return bad("seed.slots must be at least 1")
+	case s.Seed.Slots < 0:
+		return bad("seed.slots is negative (0 means no limit)")
 	case s.Sites.Downlink <= 0:
 		return bad("sites.downlink must be positive: devices could never receive the release")
 	case s.Sites.Uplink < 0:
