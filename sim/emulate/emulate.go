@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 )
 
@@ -53,6 +54,11 @@ type Result struct {
 	// DeviceSeedBytes is, per device, the bytes of blocks it received
 	// from the seed.
 	DeviceSeedBytes []int64
+	// CPU is the processor time the whole process used from publish to
+	// the last install (or the timeout). Near Wall-Setup times the cores
+	// available means the emulation was CPU-bound and its install times
+	// measure the machine more than the links.
+	CPU time.Duration
 }
 
 // DefaultTimeout bounds a run whose Spec.Timeout is zero.
@@ -120,15 +126,26 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Setup: time.Since(start)}
+	cpu0 := cpuTime()
 	t0, err := e.release(bundle)
 	if err != nil {
 		return nil, err
 	}
 	e.wait()
+	res.CPU = cpuTime() - cpu0
 	e.measure(res, t0)
 	res.Wall = time.Since(start)
 	if ctx.Err() != nil {
 		return res, ctx.Err()
 	}
 	return res, nil
+}
+
+// cpuTime is the processor time the process used so far.
+func cpuTime() time.Duration {
+	var u syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil {
+		return 0
+	}
+	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
 }

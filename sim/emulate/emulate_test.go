@@ -42,7 +42,7 @@ func TestTwoSites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("setup %v, wall %v; installed after %v", r.Setup.Round(time.Millisecond), r.Wall.Round(time.Millisecond), r.Installed)
+	t.Logf("setup %v, wall %v, CPU after publish %v; installed after %v", r.Setup.Round(time.Millisecond), r.Wall.Round(time.Millisecond), r.CPU.Round(time.Millisecond), r.Installed)
 	copies := float64(r.SeedBytes) / float64(spec.ReleaseBytes) / float64(len(spec.Sites))
 	t.Logf("the seed sent %d bytes = %.2f copies per site (by device %v); devices got %d bytes from each other",
 		r.SeedBytes, copies, r.DeviceSeedBytes, r.PeerBytes)
@@ -136,7 +136,7 @@ func TestSpecChecked(t *testing.T) {
 // and reports the wall time of a run, when the last device installed and
 // the peak heap. Run it once per size: -bench Emulate -benchtime 1x.
 func BenchmarkEmulate(b *testing.B) {
-	for _, n := range []int{50, 100, 200} {
+	for _, n := range []int{10, 50, 100, 200} {
 		b.Run(fmt.Sprintf("devices=%d", n), func(b *testing.B) {
 			sites := make([]int, n/10)
 			for i := range sites {
@@ -161,6 +161,7 @@ func BenchmarkEmulate(b *testing.B) {
 				sorted := slices.Sorted(slices.Values(r.Installed))
 				b.ReportMetric(r.Wall.Seconds(), "wall-s")
 				b.ReportMetric(r.Setup.Seconds(), "setup-s")
+				b.ReportMetric(r.CPU.Seconds(), "cpu-s")
 				b.ReportMetric(sorted[len(sorted)/2].Seconds(), "p50-install-s")
 				b.ReportMetric(sorted[len(sorted)-1].Seconds(), "last-install-s")
 				b.ReportMetric(float64(r.SeedBytes)/float64(spec.ReleaseBytes)/float64(len(sites)), "copies/site")
