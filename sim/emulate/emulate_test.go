@@ -118,6 +118,26 @@ func TestTimeoutCleansUp(t *testing.T) {
 	nothingLeft(t, dir, before)
 }
 
+// TestCancelCleansUp: the caller's context ending mid-run returns its
+// error, with what was measured, and leaves nothing.
+func TestCancelCleansUp(t *testing.T) {
+	dir := t.TempDir()
+	before := runtime.NumGoroutine()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	r, err := Run(ctx, Spec{
+		Sites: []int{2}, ReleaseBytes: 1 << 20, Seed: 2, Dir: dir,
+		SeedLink: Link{Bandwidth: 20e3}, LANLink: Link{Bandwidth: 10e6}, Logger: testLogger(),
+	})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Run = %v, want the context's error", err)
+	}
+	if r == nil || !slices.Equal(r.Installed, []time.Duration{-1, -1}) {
+		t.Fatalf("result %+v, want both devices not installed", r)
+	}
+	nothingLeft(t, dir, before)
+}
+
 func TestSpecChecked(t *testing.T) {
 	for _, s := range []Spec{
 		{ReleaseBytes: 1},

@@ -61,7 +61,11 @@ type device struct {
 // emulation is one run: it owns every node, goroutine and directory, and
 // close releases them all, whatever state building reached.
 type emulation struct {
-	ctx  context.Context // ends with the run's timeout or the caller's ctx
+	// run bounds the steps of Run: it ends with the timeout or the
+	// caller's ctx. ctx is the nodes': it ends only in close, after the
+	// network is cut (see there).
+	run  context.Context
+	ctx  context.Context
 	stop context.CancelFunc
 	spec Spec
 	log  *slog.Logger
@@ -79,13 +83,13 @@ type emulation struct {
 	done    chan int       // device indices, as they install
 }
 
-func newEmulation(ctx context.Context, spec Spec, dir string) *emulation {
-	ctx, stop := context.WithCancel(ctx)
+func newEmulation(run context.Context, spec Spec, dir string) *emulation {
+	ctx, stop := context.WithCancel(context.WithoutCancel(run))
 	n := 0
 	for _, s := range spec.Sites {
 		n += s
 	}
-	return &emulation{ctx: ctx, stop: stop, spec: spec, log: spec.Logger, dir: dir,
+	return &emulation{run: run, ctx: ctx, stop: stop, spec: spec, log: spec.Logger, dir: dir,
 		ids: rand.NewChaCha8(seedBytes(spec.Seed, "identities")), mn: mocknet.New(), done: make(chan int, n)}
 }
 
@@ -100,12 +104,16 @@ func seedBytes(seed uint64, purpose string) [32]byte {
 // close stops every goroutine, then closes the nodes, the mocknet and
 // the publisher and removes the directory.
 func (e *emulation) close() {
-	e.stop()
-	e.wg.Wait()
-	// Cut every link and connection before closing anything: a write that
-	// mocknet holds back for a slow link is only cut short by a reset, and
-	// the host's and bitswap's Close wait for their writers.
+	// Cut the network before stopping the nodes. Mocknet ignores stream
+	// deadlines, and a write it holds back for a slow link ends only when
+	// delivered or reset: a reader waiting for one (a catch-up request, an
+	// identify push started by a stopping agent) and the host's and
+	// bitswap's Close, which wait for their writers, could otherwise wait
+	// as long as the link's backlog. So: no more delay on any link for
+	// what is still written, no link to redial, every stream reset; then
+	// stop the nodes.
 	for _, l := range e.links {
+		l.SetOptions(mocknet.LinkOptions{})
 		e.mn.Unlink(l)
 	}
 	for _, n := range e.nodes {
@@ -113,6 +121,8 @@ func (e *emulation) close() {
 			c.Close()
 		}
 	}
+	e.stop()
+	e.wg.Wait()
 	e.mn.Close()
 	for _, n := range e.nodes {
 		n.close()
@@ -363,9 +373,9 @@ func (e *emulation) connect() error {
 		}
 		select {
 		case <-tick.C:
-		case <-e.ctx.Done():
+		case <-e.run.Done():
 			tick.Stop()
-			return fmt.Errorf("emulate: waiting for every device to subscribe: %w", e.ctx.Err())
+			return fmt.Errorf("emulate: waiting for every device to subscribe: %w", e.run.Err())
 		}
 	}
 }
@@ -388,7 +398,7 @@ func (e *emulation) publish(dir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("emulate: release: %w", err)
 	}
-	if _, err := e.pub.Publish(e.ctx, publisher.Request{Channel: channel, Version: version, Source: src}); err != nil {
+	if _, err := e.pub.Publish(e.run, publisher.Request{Channel: channel, Version: version, Source: src}); err != nil {
 		return "", fmt.Errorf("emulate: publish: %w", err)
 	}
 	path := filepath.Join(dir, "bundle.car")
@@ -396,7 +406,7 @@ func (e *emulation) publish(dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	err = e.pub.WriteBundle(e.ctx, b, channel)
+	err = e.pub.WriteBundle(e.run, b, channel)
 	if cerr := b.Close(); err == nil {
 		err = cerr
 	}
@@ -419,7 +429,7 @@ func (e *emulation) release(bundle string) (time.Time, error) {
 		l.SetOptions(l.Options())
 	}
 	t0 := time.Now()
-	if _, err := e.seed.Import(e.ctx, f); err != nil {
+	if _, err := e.seed.Import(e.run, f); err != nil {
 		return time.Time{}, fmt.Errorf("emulate: seed import: %w", err)
 	}
 	return t0, nil
@@ -430,7 +440,7 @@ func (e *emulation) wait() {
 	for range e.devices {
 		select {
 		case <-e.done:
-		case <-e.ctx.Done():
+		case <-e.run.Done():
 			return
 		}
 	}
