@@ -43,7 +43,9 @@ type Result struct {
 	Installed []time.Duration
 	SeedBytes int64 // bytes of blocks the seed sent
 	PeerBytes int64 // bytes of blocks devices received from other devices
-	Wall      time.Duration
+	// Wall is Run's time up to the last install (or the timeout), setup
+	// included; the clean-up after it is not counted.
+	Wall time.Duration
 
 	// Setup is the part of Wall before the publish: nodes, links,
 	// enrollment and the publisher's work.
@@ -93,7 +95,8 @@ func (s *Spec) check() error {
 // Run builds the emulated fleet, publishes one release and waits until
 // every device installed it or the run's Timeout passed; a device that did
 // not install by then has -1 in Result.Installed, which is not an error.
-// If ctx ends first, Run returns what it measured so far with ctx's error.
+// If ctx ends while Run waits for the installs, Run returns what it
+// measured so far with ctx's error; if it ends earlier, only the error.
 // Everything Run started (hosts, goroutines, directories) is gone when it
 // returns.
 func Run(ctx context.Context, spec Spec) (*Result, error) {
