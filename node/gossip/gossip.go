@@ -136,6 +136,11 @@ func (s *Service) Scores() map[peer.ID]float64 {
 	return out
 }
 
+// Subscribers lists the connected peers known to subscribe to topic,
+// whether or not this node joined it: a seed that joins a channel's topic
+// only when it first has a release can still tell who will hear it.
+func (s *Service) Subscribers(topic string) []peer.ID { return s.ps.ListPeers(topic) }
+
 // Topic is one joined topic with its validator and subscription.
 type Topic struct {
 	name  string

@@ -252,3 +252,33 @@ func TestReplayedValidMessageIsDeliveredOncePerWindow(t *testing.T) {
 		t.Fatalf("delivered %q, want the replayed message once, then the new one", got)
 	}
 }
+
+func TestSubscribersSeenWithoutJoining(t *testing.T) {
+	ctx := t.Context()
+	a, b := newHost(t), newHost(t)
+	sa, err := New(ctx, a, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := New(ctx, b, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sb.Join("meshota/test", onlyGood); err != nil {
+		t.Fatal(err)
+	}
+	connect(t, a, b)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if got := sa.Subscribers("meshota/test"); len(got) == 1 && got[0] == b.ID() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("subscribers seen by a host that did not join: %v, want [%s]", sa.Subscribers("meshota/test"), b.ID())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := sa.Subscribers("meshota/other"); len(got) != 0 {
+		t.Fatalf("subscribers of an unused topic: %v", got)
+	}
+}
