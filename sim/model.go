@@ -43,6 +43,8 @@ type state struct {
 	upUsed    []int32
 	waiting   []bool
 	retrying  []bool
+	wantEnd   []int32  // end of the wants d has sent the seed
+	granted   []uint64 // chunks the seed granted d (bits, like have)
 	banned    [][]int32
 	doneAt    []float64 // all chunks held
 	installAt []float64 // -1 until installed
@@ -175,6 +177,8 @@ func newState(sc *Scenario, strategy string, seed uint64) (*state, error) {
 	s.upUsed = make([]int32, total)
 	s.waiting = make([]bool, total)
 	s.retrying = make([]bool, total)
+	s.wantEnd = make([]int32, total)
+	s.granted = make([]uint64, total*s.words)
 	s.banned = make([][]int32, total)
 	s.doneAt = make([]float64, total)
 	s.installAt = make([]float64, total)
@@ -331,32 +335,89 @@ func (s *state) askSeed(d int32) {
 	s.wait(d)
 }
 
-// seedServe starts a transfer from the seed to d if the seed grants one
-// of the chunks d lacks (and its LAN does not hold).
+// wantBatch is how many blocks a device's request names at once: bitswap
+// keeps a window of wants in flight, and the seed's filter
+// (policy.SiteGrants) judges every one of them when it arrives, so the
+// first device of a site to ask is granted the whole window.
+const wantBatch = 64
+
+// seedServe starts a transfer from the seed to d if the seed granted, or
+// now grants, one of the chunks d lacks and its LAN does not hold. Like
+// bitswap, d names its wanted chunks a window of wantBatch at a time, each
+// once; the seed judges each want when it arrives (policy.SiteGrants),
+// sends the granted ones in order and answers "don't have" to those it
+// gave a neighbour, which d then waits for on its LAN.
 func (s *state) seedServe(d int32) bool {
 	if s.strategy == StrategyCentral {
 		s.start(s.seedIdx, d, -1)
 		return true
 	}
-	at := time.Unix(0, 0).Add(time.Duration(s.now * 1e9))
-	for from := int32(0); ; {
-		c := s.firstWanted(d, seedBit, true, from)
-		if c < 0 {
-			break
-		}
-		if s.grants == nil || s.grants.Allow(s.site[d], c, d, at) {
+	if s.grants == nil {
+		if c := s.firstWanted(d, seedBit, true, 0); c >= 0 {
 			s.start(s.seedIdx, d, c)
 			return true
 		}
-		from = c + 1
+		return false
 	}
-	// Everything d lacks is on its LAN or on its way there. Ask again
-	// when the grants run out, in case the device that got them is gone.
-	if !s.retrying[d] && s.grants != nil {
+	first := s.firstGranted(d)
+	if first < 0 {
+		at := time.Unix(0, 0).Add(time.Duration(s.now * 1e9))
+		site := s.site[d]
+		gw := s.granted[int(d)*s.words : (int(d)+1)*s.words]
+		for from := s.wantEnd[d]; first < 0; {
+			c := s.firstWanted(d, seedBit, true, from)
+			if c < 0 {
+				break
+			}
+			for n := 0; n < wantBatch && c >= 0; n++ {
+				if s.grants.Allow(site, c, d, at) {
+					gw[c>>6] |= 1 << (c & 63)
+					if first < 0 {
+						first = c
+					}
+				}
+				from = c + 1
+				c = s.firstWanted(d, seedBit, true, from)
+			}
+			s.wantEnd[d] = from
+		}
+	}
+	if first >= 0 {
+		s.start(s.seedIdx, d, first)
+		return true
+	}
+	// Everything d lacks is on its LAN or granted to a neighbour. Ask
+	// again when the grants run out, in case the neighbour is gone.
+	if !s.retrying[d] {
 		s.retrying[d] = true
 		s.q.push(event{t: s.now + s.sc.Seed.OncePerSite.Seconds(), kind: evRetry, a: d})
 	}
 	return false
+}
+
+// firstGranted is the first chunk the seed granted d that d still lacks
+// and its LAN does not hold, or -1.
+func (s *state) firstGranted(d int32) int32 {
+	hw := s.wordsOf(d)
+	gw := s.granted[int(d)*s.words : (int(d)+1)*s.words]
+	base := int(s.site[d]) * s.nChunks
+	for w := range s.words {
+		x := gw[w] &^ hw[w]
+		for x != 0 {
+			c := int32(w*64 + bits.TrailingZeros64(x))
+			x &= x - 1
+			if s.siteCount[base+int(c)] == 0 {
+				return c
+			}
+		}
+	}
+	return -1
+}
+
+// forgetWants makes d send all its wants again (after the grant window).
+func (s *state) forgetWants(d int32) {
+	s.wantEnd[d] = 0
+	clear(s.granted[int(d)*s.words : (int(d)+1)*s.words])
 }
 
 func (s *state) wait(d int32) {

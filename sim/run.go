@@ -165,6 +165,7 @@ func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, p
 			}
 		case evRetry:
 			s.retrying[e.a] = false
+			s.forgetWants(e.a)
 			if s.waiting[e.a] && s.idle[e.a] {
 				s.askSeed(e.a)
 			}

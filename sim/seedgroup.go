@@ -287,17 +287,22 @@ func (g *seedGroup) due(now float64, out []int32) []int32 {
 		}
 		si := h.pop().site
 		v := g.clock(si, now)
+		// The heap says the site's first flow is due. Clocks are sums of
+		// large numbers, so allow rounding (a millionth of a flow), and
+		// never leave the due flow behind: that would loop.
 		var done []int32
+		first, firstTag := int32(-1), math.Inf(1)
 		for _, id := range g.sites[si].flows {
 			f := &g.s.flows[id]
-			if f.tag-v <= eps+1e-9*f.size {
+			if f.tag-v <= max(eps, 1e-6*f.size) {
 				done = append(done, id)
+			}
+			if f.tag < firstTag {
+				first, firstTag = id, f.tag
 			}
 		}
 		if len(done) == 0 {
-			// Rounding put the entry a hair early: queue it again.
-			g.express(si, now, v)
-			continue
+			done = append(done, first)
 		}
 		for _, id := range done {
 			g.remove(id, now)
