@@ -8,7 +8,7 @@ const (
 	evStage                  // a rollout stage begins (a = stage)
 	evChurn                  // a device goes offline or comes back (a = device)
 	evPartition              // a partition begins or heals (a = partition, b = 1 at heal)
-	evRetry                  // a device asks the seed again (a = device)
+	evRetry                  // a stall check: a device re-asks if nothing arrived (a = device)
 	evSample                 // a time-series row
 )
 

@@ -386,12 +386,10 @@ func (s *state) seedServe(d int32) bool {
 		s.start(s.seedIdx, d, first)
 		return true
 	}
-	// Everything d lacks is on its LAN or granted to a neighbour. Ask
-	// again when the grants run out, in case the neighbour is gone.
-	if !s.retrying[d] {
-		s.retrying[d] = true
-		s.q.push(event{t: s.now + s.sc.Seed.OncePerSite.Seconds(), kind: evRetry, a: d})
-	}
+	// Everything d lacks is on its LAN or granted to a neighbour: d waits.
+	// Like node/exchange, it asks everyone again if no chunk arrives for
+	// policy.StallTimeout (the neighbour may be gone).
+	s.armStall(d)
 	return false
 }
 
@@ -412,6 +410,16 @@ func (s *state) firstGranted(d int32) int32 {
 		}
 	}
 	return -1
+}
+
+var stallTimeout = policy.StallTimeout.Seconds()
+
+// armStall makes sure a stall check for d is queued.
+func (s *state) armStall(d int32) {
+	if !s.retrying[d] {
+		s.retrying[d] = true
+		s.q.push(event{t: max(s.now, s.lastEnd[d]) + stallTimeout, kind: evRetry, a: d})
+	}
 }
 
 // forgetWants makes d send all its wants again (after the grant window).

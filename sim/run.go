@@ -164,10 +164,18 @@ func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, p
 				s.partition(si, !heal)
 			}
 		case evRetry:
-			s.retrying[e.a] = false
-			s.forgetWants(e.a)
-			if s.waiting[e.a] && s.idle[e.a] {
-				s.askSeed(e.a)
+			d := e.a
+			s.retrying[d] = false
+			if !s.online[d] || s.missing[d] == 0 {
+				break
+			}
+			if since := s.now - s.lastEnd[d]; since < stallTimeout*(1-1e-9) || !s.idle[d] {
+				s.armStall(d) // chunks are still arriving: not stalled
+				break
+			}
+			s.forgetWants(d)
+			if s.waiting[d] {
+				s.askSeed(d)
 			}
 		case evSample:
 			s.sample()

@@ -15,6 +15,8 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/meshota/meshota/node/policy"
 )
 
 // Config configures an exchange.
@@ -69,7 +71,7 @@ func New(ctx context.Context, cfg Config) *Exchange {
 		cfg.MaxOutstandingBytesPerPeer = 4 << 20
 	}
 	if cfg.StallTimeout == 0 {
-		cfg.StallTimeout = 10 * time.Second
+		cfg.StallTimeout = policy.StallTimeout
 	}
 	e := &Exchange{isLAN: cfg.IsLAN, seeds: map[peer.ID]bool{}, stall: cfg.StallTimeout}
 	e.SetSeeds(cfg.Seeds)

@@ -59,3 +59,8 @@ func (g *SiteGrants[S, B, P]) Allow(site S, b B, p P, now time.Time) bool {
 
 // Len is the number of grants held (live or not yet swept).
 func (g *SiteGrants[S, B, P]) Len() int { return len(g.granted) }
+
+// StallTimeout is how long a device's fetch may go without receiving a
+// block before it asks every peer, the seed included, again for what is
+// missing (node/exchange's default; the simulator's re-ask rule).
+const StallTimeout = 10 * time.Second
