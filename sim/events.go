@@ -20,18 +20,20 @@ type event struct {
 	ver  uint32
 }
 
-// eventQueue is a binary min-heap on (t, seq), written out by hand: the
-// container/heap interface boxes every push, and this is the hot path.
+// eventQueue is a 4-ary min-heap on (t, seq), written out by hand: the
+// container/heap interface boxes every push, and this is the hot path
+// (a 4-ary heap halves the levels a pop walks down).
 type eventQueue struct {
 	h   []event
 	seq uint64
 }
 
 func (q *eventQueue) less(i, j int) bool {
-	if q.h[i].t != q.h[j].t {
-		return q.h[i].t < q.h[j].t
+	a, b := &q.h[i], &q.h[j]
+	if a.t != b.t {
+		return a.t < b.t
 	}
-	return q.h[i].seq < q.h[j].seq
+	return a.seq < b.seq
 }
 
 func (q *eventQueue) push(e event) {
@@ -40,7 +42,7 @@ func (q *eventQueue) push(e event) {
 	q.h = append(q.h, e)
 	i := len(q.h) - 1
 	for i > 0 {
-		p := (i - 1) / 2
+		p := (i - 1) / 4
 		if !q.less(i, p) {
 			break
 		}
@@ -56,14 +58,17 @@ func (q *eventQueue) pop() event {
 	q.h = q.h[:n]
 	i := 0
 	for {
-		l, r, m := 2*i+1, 2*i+2, i
-		if l < n && q.less(l, m) {
-			m = l
+		c := 4*i + 1
+		if c >= n {
+			break
 		}
-		if r < n && q.less(r, m) {
-			m = r
+		m := c
+		for k := c + 1; k < c+4 && k < n; k++ {
+			if q.less(k, m) {
+				m = k
+			}
 		}
-		if m == i {
+		if !q.less(m, i) {
 			break
 		}
 		q.h[i], q.h[m] = q.h[m], q.h[i]

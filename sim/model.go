@@ -33,6 +33,7 @@ type state struct {
 
 	// Devices (honest first, then malicious).
 	site      []int32
+	sitePos   []int32 // index in its site's member list
 	have      []uint64 // words bits per device
 	missing   []int32  // chunks still needed (honest)
 	online    []bool
@@ -152,15 +153,16 @@ func newState(sc *Scenario, strategy string, seed uint64) (*state, error) {
 		placed += size
 	}
 	s.site = make([]int32, total)
-	for si, members := range s.sites {
-		for _, d := range members {
-			s.site[d] = int32(si)
-		}
-	}
 	for i := s.n; i < total; i++ {
 		si := int32(s.rng.IntN(len(s.sites)))
-		s.site[i] = si
 		s.sites[si] = append(s.sites[si], int32(i))
+	}
+	s.sitePos = make([]int32, total)
+	for si, members := range s.sites {
+		for k, d := range members {
+			s.site[d] = int32(si)
+			s.sitePos[d] = int32(k)
+		}
 	}
 	nSites := len(s.sites)
 	if int64(nSites)*int64(s.nChunks) > 2_000_000_000 {
@@ -263,6 +265,18 @@ func (s *state) firstWanted(d, src int32, skipLAN bool, from int32) int32 {
 	return -1
 }
 
+// lacksFrom tells whether honest peer p holds a chunk d lacks.
+func (s *state) lacksFrom(d, p int32) bool {
+	dw := s.have[int(d)*s.words : (int(d)+1)*s.words]
+	pw := s.have[int(p)*s.words : (int(p)+1)*s.words]
+	for w, x := range pw {
+		if x&^dw[w] != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *state) isBanned(d, p int32) bool {
 	for _, b := range s.banned[d] {
 		if b == p {
@@ -289,27 +303,27 @@ func (s *state) tryFetch(d int32) {
 		s.askSeed(d)
 		return
 	}
-	si := s.site[d]
-	members := s.sites[si]
+	members := s.sites[s.site[d]]
 	best, bestLoad := int32(-1), int32(math.MaxInt32)
 	// Start after d in the site list so that neighbours spread their
 	// requests over different peers.
-	off := 0
-	for k, p := range members {
-		if p == d {
-			off = k + 1
-			break
-		}
-	}
+	off := int(s.sitePos[d]) + 1
 	for k := range members {
-		p := members[(off+k)%len(members)]
-		if !s.canServe(p, d) || s.upUsed[p] >= bestLoad {
+		i := off + k
+		if i >= len(members) {
+			i -= len(members)
+		}
+		p := members[i]
+		if s.upUsed[p] >= bestLoad || !s.canServe(p, d) {
 			continue
 		}
-		if !s.malicious(p) && s.firstWanted(d, p, false, 0) < 0 {
+		if !s.malicious(p) && !s.lacksFrom(d, p) {
 			continue
 		}
 		best, bestLoad = p, s.upUsed[p]
+		if bestLoad == 0 {
+			break // nobody is less busy
+		}
 	}
 	if best >= 0 {
 		s.start(best, d, s.firstWanted(d, best, false, 0))
@@ -568,7 +582,7 @@ func (s *state) serveWaiting(si, p int32) {
 		if !s.waiting[w] {
 			continue
 		}
-		if s.upUsed[p] < int32(s.sc.Devices.UploadSlots) && s.idle[w] && s.online[w] && s.canServe(p, w) {
+		if s.upUsed[p] < int32(s.sc.Devices.UploadSlots) && s.idle[w] && s.online[w] && s.canServe(p, w) && (s.malicious(p) || s.lacksFrom(w, p)) {
 			if c := s.firstWanted(w, p, false, 0); c >= 0 {
 				s.start(p, w, c) // clears waiting[w]
 				continue
