@@ -15,9 +15,13 @@ all: build
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/meshota
 
-# vet, then every test with the race detector.
+# vet, then every test with the race detector; then the simulator's
+# calibration against real nodes on its own: it compares times, so it runs
+# away from the other packages' load and without the race detector's
+# slowdown (sim/emulate's own tests cover that code under -race).
 test: vet netdeps
 	$(GO) test -race -timeout 25m $(PKGS)
+	MESHOTA_CALIBRATE=1 $(GO) test -count=1 -run '^TestCalibrationAgainstEmulation$$' ./sim
 
 vet:
 	$(GO) vet $(PKGS)

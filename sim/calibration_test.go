@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -47,32 +48,21 @@ func percentiles(xs []float64) [3]float64 {
 // TestCalibrationAgainstEmulation runs one small rollout at both levels,
 // the flow simulator and real agents over mocknet, and checks that the
 // completion times agree within 25% (issue 7). The links are slow enough
-// that transfers, not the machine's CPU, set the times.
+// that transfers, not the machine's CPU, set the times even under the race
+// detector on a busy machine (the emulation's CPU work, about 2 s there
+// for 3 MiB, would otherwise count as network time).
 func TestCalibrationAgainstEmulation(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs real nodes for several seconds")
+	if os.Getenv("MESHOTA_CALIBRATE") == "" {
+		t.Skip("timing against real nodes: `make test` runs it on its own afterwards (MESHOTA_CALIBRATE=1), away from the other packages' load")
 	}
 	spec := emulate.Spec{
 		Sites:        []int{4, 4},
-		ReleaseBytes: 3 << 20,
-		SeedLink:     emulate.Link{Bandwidth: 400e3, Latency: 10 * time.Millisecond},
-		LANLink:      emulate.Link{Bandwidth: 4e6, Latency: time.Millisecond},
+		ReleaseBytes: 2 << 20,
+		SeedLink:     emulate.Link{Bandwidth: 150e3, Latency: 10 * time.Millisecond},
+		LANLink:      emulate.Link{Bandwidth: 2e6, Latency: time.Millisecond},
 		Seed:         1,
 		Timeout:      3 * time.Minute,
 	}
-	er, err := emulate.Run(context.Background(), spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var emu []float64
-	for i, d := range er.Installed {
-		if d < 0 {
-			t.Fatalf("emulated device %d never installed", i)
-		}
-		emu = append(emu, d.Seconds())
-	}
-	pe := percentiles(emu)
-
 	sc := mirror(spec)
 	if err := sc.Validate(); err != nil {
 		t.Fatal(err)
@@ -90,15 +80,40 @@ func TestCalibrationAgainstEmulation(t *testing.T) {
 		}
 	}
 	names := []string{"p50", "p95", "100%"}
-	report := ""
-	for k := range ps {
-		report += fmt.Sprintf(" %s sim %.2fs emu %.2fs (%.2fx);", names[k], ps[k], pe[k], ps[k]/pe[k])
-	}
-	t.Logf("calibration:%s emulated seed bytes %.2f copies per site, CPU %v", report,
-		float64(er.SeedBytes)/float64(spec.ReleaseBytes)/float64(len(spec.Sites)), er.CPU.Round(time.Millisecond))
-	for k := range ps {
-		if r := ps[k] / pe[k]; r < 0.75 || r > 1.25 {
-			t.Errorf("%s: simulated %.2fs, emulated %.2fs: %.0f%% apart, more than 25%%", names[k], ps[k], pe[k], 100*math.Abs(r-1))
+	// The emulation runs in wall time: a busy machine can only slow it
+	// (mocknet paces links with timers). A second try tells a busy moment
+	// from a model that is off, which fails both.
+	var failures []string
+	for try := 1; try <= 2; try++ {
+		er, err := emulate.Run(context.Background(), spec)
+		if err != nil {
+			t.Fatal(err)
 		}
+		var emu []float64
+		for i, d := range er.Installed {
+			if d < 0 {
+				t.Fatalf("emulated device %d never installed", i)
+			}
+			emu = append(emu, d.Seconds())
+		}
+		pe := percentiles(emu)
+		report := ""
+		for k := range ps {
+			report += fmt.Sprintf(" %s sim %.2fs emu %.2fs (%.2fx);", names[k], ps[k], pe[k], ps[k]/pe[k])
+		}
+		t.Logf("calibration try %d:%s emulated seed bytes %.2f copies per site, CPU %v", try, report,
+			float64(er.SeedBytes)/float64(spec.ReleaseBytes)/float64(len(spec.Sites)), er.CPU.Round(time.Millisecond))
+		failures = failures[:0]
+		for k := range ps {
+			if r := ps[k] / pe[k]; r < 0.75 || r > 1.25 {
+				failures = append(failures, fmt.Sprintf("%s: simulated %.2fs, emulated %.2fs: %.0f%% apart, more than 25%%", names[k], ps[k], pe[k], 100*math.Abs(r-1)))
+			}
+		}
+		if len(failures) == 0 {
+			return
+		}
+	}
+	for _, f := range failures {
+		t.Error(f)
 	}
 }

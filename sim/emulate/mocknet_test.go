@@ -57,8 +57,20 @@ func TestMocknetLinkRate(t *testing.T) {
 		}
 		return size / time.Since(start).Seconds()
 	}
-	l.SetOptions(l.Options())
-	emptied := send()
+	// A loaded machine (the race detector, parallel packages) can delay
+	// the sender between emptying the bucket and writing, letting it
+	// refill: the property must hold in one of three tries, and a mocknet
+	// that does not empty its bucket on SetOptions fails all three.
+	var emptied float64
+	for try := range 3 {
+		l.SetOptions(l.Options())
+		emptied = send()
+		if emptied <= 1.05*rate && emptied >= 0.8*rate {
+			break
+		}
+		t.Logf("try %d: %.3g B/s", try+1, emptied)
+		time.Sleep(10 * time.Millisecond)
+	}
 	time.Sleep(time.Second)
 	idle := send()
 	t.Logf("%d bytes over a %.0f B/s link: %.3g B/s with the bucket emptied, %.3g B/s after a second idle", size, rate, emptied, idle)
