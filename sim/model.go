@@ -77,6 +77,8 @@ type state struct {
 	groups    []group
 	downFlow  []int32 // per device: its download flow, -1 if none
 	seed      *seedGroup
+	stalls    []event // stall checks, in time order
+	stallHead int
 
 	stageShare float64
 
@@ -267,6 +269,12 @@ func (s *state) firstWanted(d, src int32, skipLAN bool, from int32) int32 {
 
 // lacksFrom tells whether honest peer p holds a chunk d lacks.
 func (s *state) lacksFrom(d, p int32) bool {
+	switch {
+	case s.missing[p] == 0:
+		return s.missing[d] > 0
+	case int(s.missing[p]) == s.nChunks:
+		return false
+	}
 	dw := s.have[int(d)*s.words : (int(d)+1)*s.words]
 	pw := s.have[int(p)*s.words : (int(p)+1)*s.words]
 	for w, x := range pw {
@@ -432,7 +440,10 @@ var stallTimeout = policy.StallTimeout.Seconds()
 func (s *state) armStall(d int32) {
 	if !s.retrying[d] {
 		s.retrying[d] = true
-		s.q.push(event{t: max(s.now, s.lastEnd[d]) + stallTimeout, kind: evRetry, a: d})
+		// Always now + StallTimeout, so in time order: a FIFO, not the
+		// heap (a stall check waits for most devices most of the time).
+		s.q.seq++
+		s.stalls = append(s.stalls, event{t: s.now + stallTimeout, kind: evRetry, a: d, seq: s.q.seq})
 	}
 }
 
@@ -573,18 +584,23 @@ func (s *state) maybeInstall(d int32) {
 // serveWaiting lets peer p, which has a free upload slot or a new chunk,
 // serve the waiting devices of its site that lack something it holds.
 func (s *state) serveWaiting(si, p int32) {
-	if s.strategy == StrategyCentral || !s.online[p] {
+	slots := int32(s.sc.Devices.UploadSlots)
+	if s.strategy == StrategyCentral || !s.online[p] || s.upUsed[p] >= slots {
 		return
 	}
 	list := s.siteWait[si]
 	keep := list[:0]
-	for _, w := range list {
+	for k, w := range list {
 		if !s.waiting[w] {
-			continue
+			continue // served or gone since it queued
 		}
-		if s.upUsed[p] < int32(s.sc.Devices.UploadSlots) && s.idle[w] && s.online[w] && s.canServe(p, w) && (s.malicious(p) || s.lacksFrom(w, p)) {
+		if s.idle[w] && s.online[w] && !s.isBanned(w, p) && (s.malicious(p) || s.lacksFrom(w, p)) {
 			if c := s.firstWanted(w, p, false, 0); c >= 0 {
 				s.start(p, w, c) // clears waiting[w]
+				if s.upUsed[p] >= slots {
+					keep = append(keep, list[k+1:]...)
+					break
+				}
 				continue
 			}
 		}

@@ -98,13 +98,14 @@ func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, p
 	maxT := sc.MaxTime.Seconds()
 	var done []int32
 	lastProgress := time.Now()
-	for s.q.len() > 0 && s.installed < wantInstalled {
-		e := s.q.pop()
+	for (s.q.len() > 0 || s.stallHead < len(s.stalls)) && s.installed < wantInstalled {
+		e := s.next()
 		if e.t > maxT {
 			break
 		}
 		s.now = e.t
 		s.events++
+
 		switch e.kind {
 		case evGroup:
 			if e.a == s.seedIdx {
@@ -253,10 +254,14 @@ func (s *state) toggle(d int32) {
 		for _, id := range s.groups[d].flows {
 			victims = append(victims, s.flows[id].dst)
 		}
-		for id := range s.flows {
-			f := &s.flows[id]
-			if f.live && !f.active && f.src == d {
-				victims = append(victims, f.dst)
+		// Uploads still in their round trip hold a slot but no group
+		// place: look for them only when there are some.
+		if int(s.upUsed[d]) > len(s.groups[d].flows) {
+			for id := range s.flows {
+				f := &s.flows[id]
+				if f.live && !f.active && f.src == d {
+					victims = append(victims, f.dst)
+				}
 			}
 		}
 		for _, v := range victims {
@@ -360,4 +365,20 @@ func gossipHops(rng *rand.Rand, n, degree int) []int32 {
 		}
 	}
 	return hops[:n]
+}
+
+// next takes the earliest event from the heap or the stall-check FIFO.
+func (s *state) next() event {
+	if s.stallHead < len(s.stalls) {
+		f := s.stalls[s.stallHead]
+		if s.q.len() == 0 || f.t < s.q.h[0].t || (f.t == s.q.h[0].t && f.seq < s.q.h[0].seq) {
+			s.stallHead++
+			if s.stallHead > 4096 && 2*s.stallHead > len(s.stalls) {
+				s.stalls = append(s.stalls[:0], s.stalls[s.stallHead:]...)
+				s.stallHead = 0
+			}
+			return f
+		}
+	}
+	return s.q.pop()
 }
