@@ -57,25 +57,10 @@ func TestAgentSurvivesSIGKILL(t *testing.T) {
 	}
 	v1, v2 := release("1.0.0", 1<<20), release("2.0.0", 8<<20)
 
-	seed := exec.Command(bin, "seed", "--dir", seedDir, "--root", root, "--listen", "/ip4/127.0.0.1/tcp/0",
-		"--http", "127.0.0.1:0", "--admin", "127.0.0.1:"+freePort(t), "--announce-interval", "2s")
-	adminAddr := seed.Args[len(seed.Args)-3]
-	var seedOut bytes.Buffer
-	seed.Stdout, seed.Stderr = &seedOut, &seedOut
-	if err := seed.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { seed.Process.Kill(); seed.Wait() })
-	var addrs []byte
-	for deadline := time.Now().Add(30 * time.Second); len(addrs) == 0; time.Sleep(50 * time.Millisecond) {
-		addrs, _ = os.ReadFile(filepath.Join(seedDir, "addrs"))
-		if time.Now().After(deadline) {
-			t.Fatalf("seed did not start:\n%s", seedOut.String())
-		}
-	}
+	seed := startSeedProc(t, bin, seedDir, root)
 	push := func(version string) {
 		run("publish", "--dir", pub, "--channel", "stable", "--version", version, filepath.Join(dir, "build-"+version),
-			"--seed", adminAddr, "--token-file", filepath.Join(seedDir, "admin.token"))
+			"--seed", seed.admin, "--token-file", seed.tokenFile)
 	}
 	hooks := filepath.Join(dir, "hooks.log")
 	// agent runs the device of directory d (device keys, state, store, and
@@ -84,7 +69,7 @@ func TestAgentSurvivesSIGKILL(t *testing.T) {
 	// to d/agent.log, replaced at every start.
 	agent := func(d string) *exec.Cmd {
 		c := exec.Command(bin, "agent", "--dir", d, "--channel", "stable", "--install-dir", filepath.Join(d, "app"),
-			"--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--bootstrap", strings.Split(string(addrs), "\n")[0],
+			"--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--bootstrap", seed.addrs[0],
 			"--log-level", "debug",
 			// The hook takes a moment, so that kills also land inside it.
 			"--install-cmd", "echo $MESHOTA_VERSION >> "+hooks+"; sleep 0.2")
