@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 	"unicode/utf8"
@@ -51,6 +52,27 @@ type StatusReport struct {
 	// BytesFromLAN is the part of what came from peers that came from
 	// peers on the device's own LAN (found by mDNS).
 	BytesFromLAN uint64 `cbor:"11,keyasint,omitempty"`
+	// Alarms, repeated in every report while they hold.
+	// ManifestExpired: the newest manifest the device accepted has expired
+	// and no newer one reached it: it may be cut off from updates (a
+	// frozen device; docs/SECURITY.md row 3).
+	ManifestExpired bool `cbor:"12,keyasint,omitempty"`
+	// Equivocation: the device was offered a second, different manifest
+	// with the sequence of one it accepted (row 13).
+	Equivocation *Equivocation `cbor:"13,keyasint,omitempty"`
+}
+
+// Equivocation is what a device saw of two different signed manifests of
+// its channel with one sequence: the payload digests of both.
+type Equivocation struct {
+	Sequence uint64 `cbor:"1,keyasint"`
+	Accepted []byte `cbor:"2,keyasint"` // SHA-256 of the payload accepted first
+	Offered  []byte `cbor:"3,keyasint"` // SHA-256 of the conflicting payload
+}
+
+// EquivocationOf is the report form of an *EquivocationError.
+func EquivocationOf(e *EquivocationError) *Equivocation {
+	return &Equivocation{Sequence: e.Sequence, Accepted: e.Accepted[:], Offered: e.Received[:]}
 }
 
 // EncodeStatusReport checks r and returns its payload bytes (to sign).
@@ -100,6 +122,11 @@ func (r *StatusReport) check(l Limits) error {
 	}
 	if r.Time.IsZero() {
 		return fmt.Errorf("%w: status report without a time", ErrInvalidField)
+	}
+	if e := r.Equivocation; e != nil {
+		if len(e.Accepted) != 32 || len(e.Offered) != 32 || bytes.Equal(e.Accepted, e.Offered) {
+			return fmt.Errorf("%w: equivocation needs two different 32-byte digests", ErrInvalidField)
+		}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -39,6 +40,16 @@ func TestStatusReportFieldRules(t *testing.T) {
 		{"no time", func(r *StatusReport) { r.Time = time.Time{} }, ErrInvalidField},
 		{"LAN share of peer bytes", func(r *StatusReport) { r.BytesFromPeers, r.BytesFromLAN = 10, 7 }, nil},
 		{"more LAN than peer bytes", func(r *StatusReport) { r.BytesFromPeers, r.BytesFromLAN = 10, 11 }, ErrInvalidField},
+		{"frozen", func(r *StatusReport) { r.ManifestExpired = true }, nil},
+		{"equivocation", func(r *StatusReport) {
+			r.Equivocation = &Equivocation{Sequence: 7, Accepted: digest(1), Offered: digest(2)}
+		}, nil},
+		{"equivocation, short digest", func(r *StatusReport) {
+			r.Equivocation = &Equivocation{Sequence: 7, Accepted: digest(1)[:31], Offered: digest(2)}
+		}, ErrInvalidField},
+		{"equivocation, one digest twice", func(r *StatusReport) {
+			r.Equivocation = &Equivocation{Sequence: 7, Accepted: digest(1), Offered: digest(1)}
+		}, ErrInvalidField},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -52,7 +63,8 @@ func TestStatusReportFieldRules(t *testing.T) {
 				return
 			}
 			back, err := decodeStatusPayload(payload, DefaultLimits)
-			if err != nil || back.Error != r.Error || back.State != r.State || !back.Time.Equal(r.Time) {
+			if err != nil || back.Error != r.Error || back.State != r.State || !back.Time.Equal(r.Time) ||
+				back.ManifestExpired != r.ManifestExpired || (back.Equivocation == nil) != (r.Equivocation == nil) {
 				t.Fatalf("round trip: %+v, %v", back, err)
 			}
 		})
@@ -87,3 +99,5 @@ func TestStateNames(t *testing.T) {
 		}
 	}
 }
+
+func digest(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }

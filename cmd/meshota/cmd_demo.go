@@ -200,7 +200,7 @@ func (d *demo) startSeed(ctx context.Context, rootFile string) error {
 	if err := os.MkdirAll(sdir, 0o700); err != nil {
 		return err
 	}
-	if d.seedRT, err = startRuntime(ctx, runtimeConfig{Dir: sdir, Listen: loopbackListen, Logger: d.log}); err != nil {
+	if d.seedRT, err = startRuntime(ctx, runtimeConfig{Dir: sdir, Listen: loopbackListen, Server: true, Logger: d.log}); err != nil {
 		return err
 	}
 	rt := d.seedRT

@@ -74,7 +74,7 @@ Examples:
 				return fmt.Errorf("read trust root: %w", err)
 			}
 		}
-		rt, err := startRuntime(ctx, runtimeConfig{Dir: *dir, Listen: listen, OncePerSite: *oncePerSite, Logger: log})
+		rt, err := startRuntime(ctx, runtimeConfig{Dir: *dir, Listen: listen, OncePerSite: *oncePerSite, Server: true, Logger: log})
 		if err != nil {
 			return err
 		}

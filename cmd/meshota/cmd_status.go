@@ -107,6 +107,14 @@ func printStatus(w io.Writer, s *status.Snapshot) {
 		for _, f := range fails {
 			fmt.Fprintf(w, "  %s %s at %s: %s\n", f.DeviceID, f.State, f.Version, f.Error)
 		}
+		for _, e := range ch.Equivocations {
+			fmt.Fprintf(w, "  ALARM: %d device(s) were shown two different manifests with sequence %d (sha256 %.16s… and %.16s…): the release keys may be compromised\n",
+				len(e.Devices), e.Sequence, e.Digests[0], e.Digests[1])
+		}
+		if len(ch.Frozen) > 0 {
+			fmt.Fprintf(w, "  %d device(s) frozen: their newest manifest expired with nothing newer (cut off, or the release was not re-signed): %s\n",
+				len(ch.Frozen), strings.Join(ch.Frozen, ", "))
+		}
 	}
 	fmt.Fprintf(w, "\n%d devices reported; the seed served %s\n", s.Devices, humanBytes(s.SeedBytesServed))
 }

@@ -13,13 +13,19 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ipfs/boxo/datastore/dshelp"
+	"github.com/ipfs/go-cid"
 )
 
 // TestAgentSurvivesSIGKILL kills a real agent at seeded random instants
 // while it downloads, assembles, runs its install hook and switches
 // releases. After every kill the running release is exactly the old or
 // the new one, the blocks already stored are still there (the store never
-// shrinks), and a last run converges to the new release.
+// shrinks), and a last run converges to the new release without fetching
+// again any block it had verified and stored before the kill: the
+// restarted agent's debug log names every block it received from the
+// network, and none of them may be in the store as it was at the kill.
 func TestAgentSurvivesSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real processes")
@@ -51,35 +57,29 @@ func TestAgentSurvivesSIGKILL(t *testing.T) {
 	}
 	v1, v2 := release("1.0.0", 1<<20), release("2.0.0", 8<<20)
 
-	seed := exec.Command(bin, "seed", "--dir", seedDir, "--root", root, "--listen", "/ip4/127.0.0.1/tcp/0",
-		"--http", "127.0.0.1:0", "--admin", "127.0.0.1:"+freePort(t), "--announce-interval", "2s")
-	adminAddr := seed.Args[len(seed.Args)-3]
-	var seedOut bytes.Buffer
-	seed.Stdout, seed.Stderr = &seedOut, &seedOut
-	if err := seed.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { seed.Process.Kill(); seed.Wait() })
-	var addrs []byte
-	for deadline := time.Now().Add(30 * time.Second); len(addrs) == 0; time.Sleep(50 * time.Millisecond) {
-		addrs, _ = os.ReadFile(filepath.Join(seedDir, "addrs"))
-		if time.Now().After(deadline) {
-			t.Fatalf("seed did not start:\n%s", seedOut.String())
-		}
-	}
+	seed := startSeedProc(t, bin, seedDir, root)
 	push := func(version string) {
 		run("publish", "--dir", pub, "--channel", "stable", "--version", version, filepath.Join(dir, "build-"+version),
-			"--seed", adminAddr, "--token-file", filepath.Join(seedDir, "admin.token"))
+			"--seed", seed.admin, "--token-file", seed.tokenFile)
 	}
 	hooks := filepath.Join(dir, "hooks.log")
 	// agent runs the device of directory d (device keys, state, store, and
 	// its install directory d/app).
+	// The agent's output (at debug level: a line per block received) goes
+	// to d/agent.log, replaced at every start.
 	agent := func(d string) *exec.Cmd {
 		c := exec.Command(bin, "agent", "--dir", d, "--channel", "stable", "--install-dir", filepath.Join(d, "app"),
-			"--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--bootstrap", strings.Split(string(addrs), "\n")[0],
+			"--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--bootstrap", seed.addrs[0],
+			"--log-level", "debug",
 			// The hook takes a moment, so that kills also land inside it.
 			"--install-cmd", "echo $MESHOTA_VERSION >> "+hooks+"; sleep 0.2")
 		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		out, err := os.Create(filepath.Join(d, "agent.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Close()
+		c.Stdout, c.Stderr = out, out
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -110,15 +110,17 @@ func TestAgentSurvivesSIGKILL(t *testing.T) {
 		}
 		return d
 	}
-	storeBlocks := func(d string) int {
-		n := 0
-		filepath.WalkDir(filepath.Join(d, "store"), func(_ string, e fs.DirEntry, err error) error {
-			if err == nil && e.Type().IsRegular() && !strings.Contains(e.Name(), ".tmp") {
-				n++
+	// storeBlocks lists the blocks in d's store by file name (the
+	// datastore key of the block's multihash).
+	storeBlocks := func(d string) map[string]bool {
+		names := map[string]bool{}
+		filepath.WalkDir(filepath.Join(d, "store", "blocks"), func(_ string, e fs.DirEntry, err error) error {
+			if err == nil && e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".tmp") {
+				names[e.Name()] = true
 			}
 			return nil
 		})
-		return n
+		return names
 	}
 
 	// The old release, installed normally; this device state is the
@@ -138,6 +140,7 @@ func TestAgentSurvivesSIGKILL(t *testing.T) {
 
 	rng := mrand.New(mrand.NewPCG(20261124, 1))
 	outcomes := map[string]int{}
+	fetchedAfter := 0 // blocks received after restarts
 	for i := range trials {
 		d := clone(fmt.Sprintf("trial%02d", i))
 		c := agent(d)
@@ -153,17 +156,60 @@ func TestAgentSurvivesSIGKILL(t *testing.T) {
 			t.Fatalf("trial %d: the running release is neither the old nor the new one (%d bytes)", i, len(got))
 		}
 		kept := storeBlocks(d)
-		// Restarted, it converges, and keeps what it had downloaded.
+		// Restarted, it converges, keeps what it had downloaded and
+		// fetches none of it again.
 		c = agent(d)
 		waitFor(d, v2, 60*time.Second)
 		kill(c)
-		if n := storeBlocks(d); n < kept {
-			t.Fatalf("trial %d: the store lost blocks (%d, then %d)", i, kept, n)
+		after := storeBlocks(d)
+		received := receivedBlocks(t, filepath.Join(d, "agent.log"))
+		for name := range received {
+			if kept[name] {
+				t.Fatalf("trial %d: block %s was verified and stored before the kill, and fetched again after the restart", i, name)
+			}
 		}
+		for name := range after {
+			// This checks the record itself: every new block must be in it.
+			if !kept[name] && !received[name] {
+				t.Fatalf("trial %d: block %s is in the store, was not before the restart, and is not in the log of blocks received", i, name)
+			}
+		}
+		if len(after) < len(kept) {
+			t.Fatalf("trial %d: the store lost blocks (%d, then %d)", i, len(kept), len(after))
+		}
+		fetchedAfter += len(received)
 		os.RemoveAll(d)
 	}
-	t.Logf("%d kills: the old release was running after %d, the new one after %d; every restart converged", trials, outcomes["old"], outcomes["new"])
+	t.Logf("%d kills: the old release was running after %d, the new one after %d; every restart converged, receiving %d blocks in all and none it had stored",
+		trials, outcomes["old"], outcomes["new"], fetchedAfter)
 	if outcomes["old"] == 0 || outcomes["new"] == 0 {
 		t.Fatalf("kills all landed on one side of the switch (%v): the window does not cover the update", outcomes)
 	}
+}
+
+// receivedBlocks reads an agent's debug log and returns the store file
+// names (datastore keys) of the blocks it received from the network.
+func receivedBlocks(t *testing.T, logFile string) map[string]bool {
+	t.Helper()
+	data, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for line := range strings.Lines(string(data)) {
+		if !strings.Contains(line, `msg="block received"`) {
+			continue
+		}
+		_, rest, ok := strings.Cut(line, " cid=")
+		if !ok {
+			t.Fatalf("block line without a CID: %q", line)
+		}
+		s, _, _ := strings.Cut(rest, " ")
+		c, err := cid.Decode(s)
+		if err != nil {
+			t.Fatalf("block line %q: %v", line, err)
+		}
+		names[strings.TrimPrefix(dshelp.MultihashToDsKey(c.Hash()).String(), "/")] = true
+	}
+	return names
 }

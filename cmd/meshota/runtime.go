@@ -33,18 +33,34 @@ type runtimeConfig struct {
 	Cap exchange.Rate
 	// OncePerSite (seeds) sends each block about once per site.
 	OncePerSite time.Duration
-	Logger      *slog.Logger
+	// Server sizes the host for a seed: many devices connect to it at
+	// once (a device's defaults admit 64 inbound connections).
+	Server bool
+	Logger *slog.Logger
 }
 
+// A seed's host limits: room for about a thousand devices at once.
+const (
+	serverConnLow     = 512
+	serverConnHigh    = 1024
+	serverMemoryLimit = 1 << 30
+	serverFDLimit     = 4096
+)
+
 func startRuntime(ctx context.Context, c runtimeConfig) (*runtime, error) {
-	h, err := host.New(ctx, host.Config{
+	hc := host.Config{
 		IdentityPath: filepath.Join(c.Dir, "identity.key"),
 		ListenAddrs:  c.Listen,
 		Bootstrap:    c.Bootstrap,
 		MDNS:         c.MDNS,
 		MDNSService:  c.MDNSService,
 		Logger:       c.Logger,
-	})
+	}
+	if c.Server {
+		hc.ConnLow, hc.ConnHigh, hc.MaxConns = serverConnLow, serverConnHigh, serverConnHigh
+		hc.MemoryLimit, hc.FDLimit = serverMemoryLimit, serverFDLimit
+	}
+	h, err := host.New(ctx, hc)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +73,7 @@ func startRuntime(ctx context.Context, c runtimeConfig) (*runtime, error) {
 		r.Close()
 		return nil, err
 	}
-	r.ex = exchange.New(ctx, exchange.Config{Host: h, Blockstore: r.store.Blockstore(), IsLAN: h.IsLAN, Cap: c.Cap, OncePerSite: c.OncePerSite})
+	r.ex = exchange.New(ctx, exchange.Config{Host: h, Blockstore: r.store.Blockstore(), IsLAN: h.IsLAN, Cap: c.Cap, OncePerSite: c.OncePerSite, Logger: c.Logger})
 	if err := h.Start(); err != nil {
 		r.Close()
 		return nil, err

@@ -96,6 +96,14 @@ type Agent struct {
 
 	events chan Event
 
+	// Alarms, repeated in every status report while they hold (under mu):
+	// the accepted manifest expired with no newer one (frozen), and the
+	// latest equivocation seen.
+	frozen       bool
+	equivocation *protocol.Equivocation
+	lastReport   *protocol.StatusReport // the last one published
+	accepted     chan struct{}          // a newer manifest was accepted
+
 	fetchingRoots atomic.Bool
 }
 
@@ -131,11 +139,12 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{
-		cfg:    cfg,
-		id:     protocol.DeviceIDOf(cfg.SigningKey.Public()),
-		st:     st,
-		wake:   make(chan struct{}, 1),
-		events: make(chan Event, 64),
+		cfg:      cfg,
+		id:       protocol.DeviceIDOf(cfg.SigningKey.Public()),
+		st:       st,
+		wake:     make(chan struct{}, 1),
+		accepted: make(chan struct{}, 1),
+		events:   make(chan Event, 64),
 	}
 	a.log = cfg.Logger.With("device", a.id.String(), "channel", cfg.Channel)
 	if len(st.Roots) == 0 {
@@ -187,7 +196,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.mu.Lock()
 	a.runCtx = ctx
 	a.mu.Unlock()
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		a.receive(ctx, manifests)
@@ -195,6 +204,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		a.catchupLoop(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		a.watchExpiry(ctx)
 	}()
 	a.signal() // resume whatever the state says
 	return a.work(ctx)
@@ -231,12 +244,28 @@ func (a *Agent) offer(ctx context.Context, data []byte, from peer.ID) {
 	a.st.Mark = &mark
 	a.st.Manifest = data
 	err = a.st.save(a.cfg.StateDir)
+	// A newer manifest ends a freeze, and an equivocation about an
+	// older sequence.
+	cleared := a.frozen || a.equivocation != nil && a.equivocation.Sequence < m.Sequence
+	if cleared {
+		a.frozen = false
+		if a.equivocation != nil && a.equivocation.Sequence < m.Sequence {
+			a.equivocation = nil
+		}
+	}
 	a.mu.Unlock()
+	select {
+	case a.accepted <- struct{}{}:
+	default:
+	}
 	if err != nil {
 		a.log.Error("cannot save state; the manifest will be taken again from the next announcement", "err", err)
 		return
 	}
 	a.log.Info("manifest accepted", "sequence", m.Sequence, "version", m.Version, "from", from)
+	if cleared {
+		a.raise()
+	}
 	a.signal()
 }
 
@@ -249,8 +278,8 @@ func (a *Agent) logRefusal(err error, from peer.ID) {
 		a.log.Debug("manifest of the running release after a state rebuild", "from", from)
 	case errors.Is(err, protocol.ErrDuplicate), errors.Is(err, protocol.ErrStaleSequence):
 		a.log.Debug("manifest not newer", "from", from, "err", err)
-	case errors.Is(err, protocol.ErrEquivocation):
-		a.log.Error("EQUIVOCATION: two different manifests with one sequence", "from", from, "err", err)
+	case errors.As(err, &eq):
+		a.equivocated(eq, from)
 	default:
 		a.log.Warn("manifest refused", "from", from, "err", err)
 	}
@@ -268,6 +297,9 @@ func (a *Agent) validateManifestGossip(_ context.Context, from peer.ID, data []b
 	_, err := protocol.ValidateManifest(data, a.trusted, a.cfg.Channel, a.cfg.Now(), a.cfg.Limits)
 	ctx := a.runCtx
 	a.mu.Unlock()
+	if eq := (*protocol.EquivocationError)(nil); errors.As(err, &eq) && eq.Accepted != ([32]byte{}) {
+		a.equivocated(eq, from)
+	}
 	if errors.Is(err, protocol.ErrRootAhead) && ctx != nil && a.fetchingRoots.CompareAndSwap(false, true) {
 		// Signed under a trust root we do not have yet: ask the peer that
 		// forwarded it (it accepted it, so it has the chain).

@@ -52,7 +52,13 @@ func newNodeWith(t *testing.T, ctx context.Context, gopts gossip.Options) *node 
 
 func newNodeIn(t *testing.T, ctx context.Context, gopts gossip.Options, storeDir string) *node {
 	t.Helper()
-	h, err := host.New(ctx, host.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	return newNodeHost(t, ctx, host.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}}, gopts, storeDir)
+}
+
+// newNodeHost is newNodeIn with the host's configuration.
+func newNodeHost(t *testing.T, ctx context.Context, hcfg host.Config, gopts gossip.Options, storeDir string) *node {
+	t.Helper()
+	h, err := host.New(ctx, hcfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,12 +17,10 @@ import (
 	"github.com/ipfs/boxo/blockstore"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
-	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/meshota/meshota/content"
 	"github.com/meshota/meshota/node/exchange"
-	"github.com/meshota/meshota/node/host"
 	"github.com/meshota/meshota/node/policy"
 	"github.com/meshota/meshota/node/publisher"
 	"github.com/meshota/meshota/protocol"
@@ -233,22 +231,7 @@ func TestMaliciousPeerDoesNotStopTheFleet(t *testing.T) {
 	// The attacker: a host with plain gossipsub (no validator) and a
 	// bitswap that answers with wrong bytes for every block of the release.
 	ctx := f.ctx
-	evilHost, err := host.New(ctx, host.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer evilHost.Close()
-	ps, err := pubsub.NewGossipSub(ctx, evilHost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	topic, err := ps.Join(protocol.ManifestTopic(f.channel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := topic.Subscribe(); err != nil {
-		t.Fatal(err)
-	}
+	evilHost, topic := gossipPeer(t, ctx, f.channel, nil)
 	evilStore := lyingStore{f.pub.Store().Blockstore()}
 	evilEx := exchange.New(ctx, exchange.Config{Host: evilHost, Blockstore: evilStore})
 	defer evilEx.Close()

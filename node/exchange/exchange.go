@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,10 @@ type Config struct {
 	// SiteOf names a peer's site (default: SiteOf(Host)).
 	OncePerSite time.Duration
 	SiteOf      func(peer.ID) string
+	// Logger, at debug level, gets a line for every block received from
+	// the network ("block received", with its CID and sender): the record
+	// that shows what a node fetched, for instance after a restart.
+	Logger *slog.Logger
 }
 
 // Traffic is what the exchange received, by source, and what it served.
@@ -55,6 +60,7 @@ type Exchange struct {
 	svc   blockservice.BlockService
 	isLAN func(peer.ID) bool
 	stall time.Duration
+	log   *slog.Logger
 
 	mu    sync.RWMutex
 	seeds map[peer.ID]bool
@@ -73,7 +79,10 @@ func New(ctx context.Context, cfg Config) *Exchange {
 	if cfg.StallTimeout == 0 {
 		cfg.StallTimeout = policy.StallTimeout
 	}
-	e := &Exchange{isLAN: cfg.IsLAN, seeds: map[peer.ID]bool{}, stall: cfg.StallTimeout}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	e := &Exchange{isLAN: cfg.IsLAN, seeds: map[peer.ID]bool{}, stall: cfg.StallTimeout, log: cfg.Logger}
 	e.SetSeeds(cfg.Seeds)
 	opts := []bitswap.Option{
 		bitswap.WithTracer(tracer{e}),
@@ -131,8 +140,12 @@ type tracer struct{ e *Exchange }
 
 func (t tracer) MessageReceived(p peer.ID, m bsmsg.BitSwapMessage) {
 	var n uint64
+	logged := t.e.log.Enabled(context.Background(), slog.LevelDebug)
 	for _, b := range m.Blocks() {
 		n += uint64(len(b.RawData()))
+		if logged {
+			t.e.log.Debug("block received", "cid", b.Cid(), "bytes", len(b.RawData()), "from", p)
+		}
 	}
 	if n == 0 {
 		return

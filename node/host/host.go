@@ -42,7 +42,11 @@ type Config struct {
 	// and 256 descriptors: a small device).
 	MemoryLimit int64
 	FDLimit     int
-	Logger      *slog.Logger
+	// MaxConns, when set, replaces the resource manager's connection
+	// limits (scaled from MemoryLimit: 128 inbound at 1 GiB), for a seed
+	// that many devices connect to.
+	MaxConns int
+	Logger   *slog.Logger
 }
 
 // Host is a libp2p host with meshota's discovery.
@@ -98,7 +102,14 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	}
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.Scale(cfg.MemoryLimit, cfg.FDLimit)))
+	scaled := limits.Scale(cfg.MemoryLimit, cfg.FDLimit)
+	if cfg.MaxConns > 0 {
+		p := scaled.ToPartialLimitConfig()
+		n := rcmgr.LimitVal(cfg.MaxConns)
+		p.System.Conns, p.System.ConnsInbound, p.System.ConnsOutbound = n, n, n
+		scaled = p.Build(scaled)
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(scaled))
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package seed
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -240,7 +241,15 @@ func (s *Seed) collect(ctx context.Context, t *gossip.Topic, name string) {
 			State: r.State.String(), Error: r.Error,
 			BytesLAN: r.BytesFromLAN, BytesPeer: r.BytesFromPeers - r.BytesFromLAN, BytesSeed: r.BytesFromSeed,
 			Duration: time.Duration(r.DurationMillis) * time.Millisecond, Time: r.Time,
+			Frozen: r.ManifestExpired,
 		})
+		if e := r.Equivocation; e != nil {
+			digests := [2]string{hex.EncodeToString(e.Accepted), hex.EncodeToString(e.Offered)}
+			if s.agg.AddEquivocation(name, e.Sequence, digests, r.Device.String(), r.Time) {
+				s.log.Error("EQUIVOCATION reported: devices were shown two different manifests with one sequence; the release keys may be compromised",
+					"channel", name, "sequence", e.Sequence, "accepted", digests[0], "offered", digests[1], "device", r.Device.String())
+			}
+		}
 	}
 }
 

@@ -28,6 +28,20 @@ type Report struct {
 	BytesSeed uint64        `json:"bytes_seed"` // received from the seed
 	Duration  time.Duration `json:"duration_ns"`
 	Time      time.Time     `json:"time"` // when the device made the report
+	// Frozen: the newest manifest the device accepted has expired and no
+	// newer one reached it.
+	Frozen bool `json:"frozen,omitempty"`
+}
+
+// Equivocation is an alarm: devices of a channel were shown two different
+// manifests with one sequence (digests in hex). It stays in the snapshot
+// once raised: only the operator can tell whether a release key leaked.
+type Equivocation struct {
+	Channel  string    `json:"channel"`
+	Sequence uint64    `json:"sequence"`
+	Digests  [2]string `json:"digests"` // accepted first, then offered
+	Devices  []string  `json:"devices"` // that reported it, sorted
+	First    time.Time `json:"first"`   // report time of the first
 }
 
 // VersionSummary counts the devices of one channel at one version.
@@ -45,6 +59,11 @@ type ChannelSummary struct {
 	BytesLAN  uint64           `json:"bytes_lan"`
 	BytesPeer uint64           `json:"bytes_peer"`
 	Failures  []Report         `json:"failures,omitempty"` // failed and rolled back devices
+	// Frozen lists the devices whose accepted manifest expired with no
+	// newer one (cut off from updates, or the publisher stopped re-signing).
+	Frozen []string `json:"frozen,omitempty"`
+	// Equivocations are the alarms raised for this channel.
+	Equivocations []Equivocation `json:"equivocations,omitempty"`
 }
 
 // Snapshot is what /api/status returns.
@@ -59,12 +78,41 @@ type Aggregator struct {
 	mu     sync.Mutex
 	latest map[string]Report // by device ID
 	served func() uint64     // bytes the seed's exchange served; may be nil
+	alarms map[alarmKey]*Equivocation
+}
+
+type alarmKey struct {
+	channel  string
+	sequence uint64
+	digests  [2]string
 }
 
 // NewAggregator returns an empty aggregator. served, if not nil, reports the
 // seed's own count of bytes served, shown beside what devices report.
 func NewAggregator(served func() uint64) *Aggregator {
-	return &Aggregator{latest: map[string]Report{}, served: served}
+	return &Aggregator{latest: map[string]Report{}, served: served, alarms: map[alarmKey]*Equivocation{}}
+}
+
+// AddEquivocation records that device reported seeing two manifests of
+// channel with one sequence (digests accepted first, then offered), at
+// time t. It reports whether this raised a new alarm (no device had
+// reported that pair before).
+func (a *Aggregator) AddEquivocation(channel string, sequence uint64, digests [2]string, device string, t time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	k := alarmKey{channel, sequence, digests}
+	e := a.alarms[k]
+	if e == nil {
+		a.alarms[k] = &Equivocation{Channel: channel, Sequence: sequence, Digests: digests, Devices: []string{device}, First: t}
+		return true
+	}
+	if i, found := slices.BinarySearch(e.Devices, device); !found {
+		e.Devices = slices.Insert(e.Devices, i, device)
+	}
+	if t.Before(e.First) {
+		e.First = t
+	}
+	return false
 }
 
 // Add records r unless the device already reported something newer (gossip
@@ -109,6 +157,12 @@ func (a *Aggregator) Snapshot() Snapshot {
 	for _, r := range a.latest {
 		reports = append(reports, r)
 	}
+	alarms := make([]Equivocation, 0, len(a.alarms))
+	for _, e := range a.alarms {
+		c := *e
+		c.Devices = slices.Clone(e.Devices)
+		alarms = append(alarms, c)
+	}
 	a.mu.Unlock()
 	slices.SortFunc(reports, func(x, y Report) int { return cmp.Compare(x.DeviceID, y.DeviceID) })
 
@@ -131,6 +185,20 @@ func (a *Aggregator) Snapshot() Snapshot {
 		if r.State == StateFailed || r.State == StateRolledBack {
 			cs.Failures = append(cs.Failures, r)
 		}
+		if r.Frozen {
+			cs.Frozen = append(cs.Frozen, r.DeviceID)
+		}
+	}
+	slices.SortFunc(alarms, func(x, y Equivocation) int {
+		return cmp.Or(cmp.Compare(x.Sequence, y.Sequence), cmp.Compare(x.Digests[0], y.Digests[0]), cmp.Compare(x.Digests[1], y.Digests[1]))
+	})
+	for _, e := range alarms {
+		cs := byChannel[e.Channel]
+		if cs == nil {
+			cs = &ChannelSummary{Channel: e.Channel}
+			byChannel[e.Channel] = cs
+		}
+		cs.Equivocations = append(cs.Equivocations, e)
 	}
 	snap := Snapshot{Devices: len(reports), Channels: []ChannelSummary{}}
 	for _, cs := range byChannel {

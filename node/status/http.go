@@ -42,12 +42,18 @@ var (
 	deviceBytesDesc = prometheus.NewDesc("meshota_device_received_bytes", "Bytes devices report having received, by channel and source.",
 		[]string{"channel", "source"}, nil)
 	servedDesc = prometheus.NewDesc("meshota_seed_served_bytes_total", "Bytes of blocks this seed served.", nil, nil)
+	frozenDesc = prometheus.NewDesc("meshota_frozen_devices", "Devices whose accepted manifest expired with no newer one, by channel.",
+		[]string{"channel"}, nil)
+	equivocationDesc = prometheus.NewDesc("meshota_equivocations", "Pairs of different manifests with one sequence that devices reported, by channel (alarm when above 0).",
+		[]string{"channel"}, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- devicesDesc
 	ch <- deviceBytesDesc
 	ch <- servedDesc
+	ch <- frozenDesc
+	ch <- equivocationDesc
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
@@ -59,6 +65,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 					cs.Channel, uitoa(v.Sequence), v.Version, state)
 			}
 		}
+		ch <- prometheus.MustNewConstMetric(frozenDesc, prometheus.GaugeValue, float64(len(cs.Frozen)), cs.Channel)
+		ch <- prometheus.MustNewConstMetric(equivocationDesc, prometheus.GaugeValue, float64(len(cs.Equivocations)), cs.Channel)
 		for src, n := range map[string]uint64{"seed": cs.BytesSeed, "lan": cs.BytesLAN, "peer": cs.BytesPeer} {
 			ch <- prometheus.MustNewConstMetric(deviceBytesDesc, prometheus.CounterValue, float64(n), cs.Channel, src)
 		}

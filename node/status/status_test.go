@@ -84,3 +84,55 @@ func TestHTTPEndpoints(t *testing.T) {
 		t.Fatalf("unknown path gave %d", code)
 	}
 }
+
+func TestAlarmsFrozenAndEquivocation(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	a := NewAggregator(nil)
+	a.Add(Report{DeviceID: "d1", Channel: "stable", Sequence: 4, Version: "1.0.0", State: StateInstalled, Frozen: true, Time: t0})
+	a.Add(Report{DeviceID: "d2", Channel: "stable", Sequence: 4, Version: "1.0.0", State: StateInstalled, Time: t0})
+	pair := [2]string{"aa", "bb"}
+	raised := []struct {
+		channel, device string
+		digests         [2]string
+		new             bool
+	}{
+		{"stable", "d2", pair, true},
+		{"stable", "d1", pair, false},                 // same pair, another device
+		{"stable", "d1", pair, false},                 // repeated report
+		{"stable", "d2", [2]string{"aa", "cc"}, true}, // a third manifest
+		{"beta", "d3", pair, true},                    // a channel without reports yet
+	}
+	for i, r := range raised {
+		if got := a.AddEquivocation(r.channel, 4, r.digests, r.device, t0.Add(time.Duration(i)*time.Second)); got != r.new {
+			t.Fatalf("alarm %d: new=%v, want %v", i, got, r.new)
+		}
+	}
+	// A later report without the flag clears the frozen mark, but never
+	// an equivocation alarm.
+	a.Add(Report{DeviceID: "d2", Channel: "stable", Sequence: 5, Version: "1.1.0", State: StateInstalled, Time: t0.Add(time.Minute)})
+	s := a.Snapshot()
+	beta, stable := s.Channels[0], s.Channels[1]
+	if len(stable.Frozen) != 1 || stable.Frozen[0] != "d1" {
+		t.Fatalf("frozen %v, want [d1]", stable.Frozen)
+	}
+	if len(stable.Equivocations) != 2 || strings.Join(stable.Equivocations[0].Devices, ",") != "d1,d2" ||
+		stable.Equivocations[1].Digests[1] != "cc" || !stable.Equivocations[0].First.Equal(t0) {
+		t.Fatalf("stable alarms %+v", stable.Equivocations)
+	}
+	if len(beta.Equivocations) != 1 || len(beta.Versions) != 0 {
+		t.Fatalf("beta %+v", beta)
+	}
+	srv := httptest.NewServer(Handler(a, prometheus.NewRegistry(), nil))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`meshota_frozen_devices{channel="stable"} 1`, `meshota_equivocations{channel="stable"} 2`, `meshota_equivocations{channel="beta"} 1`} {
+		if !strings.Contains(string(body), want) {
+			t.Fatalf("/metrics lacks %s:\n%s", want, body)
+		}
+	}
+}
