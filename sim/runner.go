@@ -4,8 +4,12 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Options control a study: repeats with different random seeds and
@@ -75,17 +79,30 @@ func Study(ctx context.Context, data []byte, o Options) ([]*Variant, error) {
 			return nil, err
 		}
 		v := &Variant{Label: strings.Join(overrides, " "), Overrides: overrides, Scenario: sc}
+		// Runs are independent: one per core at a time, kept in seed order
+		// so the output does not depend on scheduling.
+		v.Runs = make([]Run, o.Runs)
+		var mu sync.Mutex
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(max(1, runtime.GOMAXPROCS(0)/2)) // each run uses two goroutines
 		for k := range o.Runs {
-			seed := o.Seed + uint64(k)
-			run, err := simulateBoth(ctx, sc, seed, func(strategy string, done, total int) {
-				if o.Progress != nil {
-					o.Progress(v.Label, k+1, o.Runs, strategy, done, total)
+			g.Go(func() error {
+				run, err := simulateBoth(gctx, sc, o.Seed+uint64(k), func(strategy string, done, total int) {
+					if o.Progress != nil {
+						mu.Lock()
+						o.Progress(v.Label, k+1, o.Runs, strategy, done, total)
+						mu.Unlock()
+					}
+				})
+				if err != nil {
+					return err
 				}
+				v.Runs[k] = *run
+				return nil
 			})
-			if err != nil {
-				return nil, err
-			}
-			v.Runs = append(v.Runs, *run)
+		}
+		if err := g.Wait(); err != nil {
+			return nil, err
 		}
 		v.Aggregate = aggregate(v.Runs)
 		out = append(out, v)
@@ -104,25 +121,37 @@ func scenarioFrom(data []byte, overrides []string) (*Scenario, error) {
 }
 
 // simulateBoth runs the scenario's strategy and, for comparison, a
-// central server (the central run is the whole answer for "central").
+// central server (the central run is the whole answer for "central"), the
+// two at once.
 func simulateBoth(ctx context.Context, sc *Scenario, seed uint64, progress func(string, int, int)) (*Run, error) {
 	t0 := time.Now()
 	run := &Run{}
+	g, gctx := errgroup.WithContext(ctx)
 	if sc.Strategy == StrategyMesh {
-		r, err := Simulate(ctx, sc, StrategyMesh, seed, func(d, t int) { progress(StrategyMesh, d, t) })
-		if err != nil {
-			return nil, err
-		}
-		run.Mesh = r
-		ms := summarize(sc, r, r.Bound)
-		run.Summary.Mesh = &ms
+		g.Go(func() error {
+			r, err := Simulate(gctx, sc, StrategyMesh, seed, func(d, t int) { progress(StrategyMesh, d, t) })
+			run.Mesh = r
+			return err
+		})
 	}
-	r, err := Simulate(ctx, sc, StrategyCentral, seed, func(d, t int) { progress(StrategyCentral, d, t) })
-	if err != nil {
+	var centralProgress Progress // the bar follows the scenario's own strategy
+	if sc.Strategy == StrategyCentral {
+		centralProgress = func(d, t int) { progress(StrategyCentral, d, t) }
+	}
+	g.Go(func() error {
+		r, err := Simulate(gctx, sc, StrategyCentral, seed, centralProgress)
+		run.Central = r
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	run.Central = r
-	b := r.Bound
+	b := run.Central.Bound
+	if run.Mesh != nil {
+		ms := summarize(sc, run.Mesh, run.Mesh.Bound)
+		run.Summary.Mesh = &ms
+	}
+	r := run.Central
 	run.Summary.Central = summarize(sc, r, b)
 	run.Summary.Scenario = sc.Name
 	run.Summary.Seed = seed
