@@ -12,7 +12,6 @@ import (
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/meshota/meshota/crypto"
 )
@@ -86,17 +85,41 @@ func Publish(ctx context.Context, bs BlockStore, opt PublishOptions) (*Release, 
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(workers)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 
+	// Pipeline: this goroutine walks the tree and chunks each file into
+	// pooled buffers; workers hash, derive, encrypt and address each chunk
+	// in parallel; one writer stores the blocks in batches. Channels are
+	// bounded, so memory is a few chunks per worker plus two store batches.
 	x := &Index{Channel: opt.Channel}
 	var slots []*Chunk
+	jobs := make(chan sealJob, 2*workers)
+	w := newBlockWriter(ctx, bs, cancel, nil)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for j := range jobs {
+				if ctx.Err() == nil {
+					c, b := sealChunk(opt.Secret, opt.Channel, j.data)
+					*j.slot = c
+					w.add(b)
+				}
+				putChunkBuf(j.buf)
+			}
+		})
+	}
 	var read uint64 // plaintext bytes chunked so far, for opt.Progress
-	w := newBatchWriter(bs)
-	walkErr := walkRelease(gctx, opt.Source, func(e Entry, abs string) error {
+	sp := newSplitter(nil)
+	walkErr := walkRelease(ctx, opt.Source, func(e Entry, abs string) error {
 		if e.Type == TypeFile && e.Size > 0 {
 			e.FirstChunk = uint64(len(slots))
-			n, size, err := chunkFile(gctx, g, abs, opt, w, &slots, &read)
+			n, size, err := chunkFile(ctx, sp, abs, jobs, &slots, func(n int) {
+				read += uint64(n)
+				if opt.Progress != nil {
+					opt.Progress(read)
+				}
+			})
 			if err != nil {
 				return err
 			}
@@ -111,14 +134,17 @@ func Publish(ctx context.Context, bs BlockStore, opt PublishOptions) (*Release, 
 		x.Entries = append(x.Entries, e)
 		return nil
 	})
-	if err := g.Wait(); err != nil {
-		return nil, fmt.Errorf("publish: %w", err)
-	}
-	if err := w.flush(ctx); err != nil {
-		return nil, fmt.Errorf("publish: %w", err)
-	}
+	close(jobs)
+	wg.Wait()
+	storeErr := w.close()
 	if walkErr != nil {
+		if cause := context.Cause(ctx); storeErr != nil && cause != nil && errors.Is(walkErr, context.Canceled) {
+			walkErr = cause
+		}
 		return nil, fmt.Errorf("publish: %w", walkErr)
+	}
+	if storeErr != nil {
+		return nil, fmt.Errorf("publish: %w", storeErr)
 	}
 	x.Chunks = make([]Chunk, len(slots))
 	for i, s := range slots {
@@ -156,42 +182,52 @@ func Publish(ctx context.Context, bs BlockStore, opt PublishOptions) (*Release, 
 	return rel, nil
 }
 
-// chunkFile reads one file through the chunker and schedules each chunk's
-// encryption and storage on g. It returns the number of chunks and bytes.
-func chunkFile(ctx context.Context, g *errgroup.Group, abs string, opt PublishOptions, w *batchWriter, slots *[]*Chunk, read *uint64) (uint64, uint64, error) {
+type sealJob struct {
+	slot *Chunk
+	buf  *[]byte // pooled; data is inside it
+	data []byte
+}
+
+// chunkFile reads one file through the splitter and queues each chunk for
+// sealing. It returns the number of chunks and bytes.
+func chunkFile(ctx context.Context, sp *splitter, abs string, jobs chan<- sealJob, slots *[]*Chunk, progress func(int)) (uint64, uint64, error) {
 	f, err := os.Open(abs)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer f.Close()
-	sp := newSplitter(f)
+	sp.reset(f)
 	var n, size uint64
 	for {
-		if err := ctx.Err(); err != nil {
-			return 0, 0, err
-		}
-		data, err := sp.NextBytes()
+		buf := getChunkBuf()
+		data, err := sp.next(*buf)
 		if err == io.EOF {
+			putChunkBuf(buf)
 			return n, size, nil
 		}
 		if err != nil {
+			putChunkBuf(buf)
 			return 0, 0, fmt.Errorf("read %s: %w", abs, err)
 		}
 		slot := new(Chunk)
 		*slots = append(*slots, slot)
 		n++
 		size += uint64(len(data))
-		*read += uint64(len(data))
-		if opt.Progress != nil {
-			opt.Progress(*read)
+		progress(len(data))
+		select {
+		case jobs <- sealJob{slot: slot, buf: buf, data: data}:
+		case <-ctx.Done():
+			putChunkBuf(buf)
+			return 0, 0, ctx.Err()
 		}
-		g.Go(func() error {
-			c, b := sealChunk(opt.Secret, opt.Channel, data)
-			*slot = c
-			return w.add(ctx, b)
-		})
 	}
 }
+
+// chunkBufs holds plaintext chunk buffers of MaxChunkSize bytes.
+var chunkBufs = sync.Pool{New: func() any { b := make([]byte, MaxChunkSize); return &b }}
+
+func getChunkBuf() *[]byte  { return chunkBufs.Get().(*[]byte) }
+func putChunkBuf(b *[]byte) { chunkBufs.Put(b) }
 
 func computeDelta(x, prev *Index) Delta {
 	var old map[cid.Cid]struct{}
@@ -218,55 +254,101 @@ func computeDelta(x, prev *Index) Delta {
 	return d
 }
 
-// batchWriter groups stored blocks so that a store with synced writes
-// (LevelDB) syncs once per batch rather than once per block.
-type batchWriter struct {
-	bs      BlockStore
-	many    batchPutter
-	mu      sync.Mutex
-	pending []blocks.Block
+// blockWriter stores blocks on its own goroutine, in batches of up to
+// writeBatch when the store can PutMany (one synced commit per batch on
+// the on-disk store), so that the CPU-bound stages never wait for the disk
+// unless a whole batch is queued behind the one being committed. The first
+// error cancels the pipeline through fail; later blocks are dropped.
+type blockWriter struct {
+	bs   BlockStore
+	many batchPutter
+	in   chan writeReq
+	done chan struct{}
+	err  error
+	fail context.CancelCauseFunc
+	// stored, if set, is called with each batch once it is stored.
+	stored func([]blocks.Block)
 }
 
-const writeBatch = 16 // blocks: at most 8 MiB held
+// writeReq is a block to store, or (block nil) a request to commit what is
+// pending and close flushed.
+type writeReq struct {
+	block   blocks.Block
+	flushed chan error
+}
 
-func newBatchWriter(bs BlockStore) *batchWriter {
-	w := &batchWriter{bs: bs}
+const writeBatch = 32 // blocks per commit: at most 16 MiB, about 8 MiB typically
+
+func newBlockWriter(ctx context.Context, bs BlockStore, fail context.CancelCauseFunc, stored func([]blocks.Block)) *blockWriter {
+	w := &blockWriter{bs: bs, in: make(chan writeReq, writeBatch), done: make(chan struct{}), fail: fail, stored: stored}
 	w.many, _ = bs.(batchPutter)
+	go w.run(context.WithoutCancel(ctx))
 	return w
 }
 
-func (w *batchWriter) add(ctx context.Context, b blocks.Block) error {
-	if w.many == nil {
-		if err := w.bs.Put(ctx, b); err != nil {
-			return fmt.Errorf("store chunk: %w", err)
-		}
-		return nil
-	}
-	w.mu.Lock()
-	w.pending = append(w.pending, b)
-	var full []blocks.Block
-	if len(w.pending) >= writeBatch {
-		full, w.pending = w.pending, nil
-	}
-	w.mu.Unlock()
-	if full != nil {
-		if err := w.many.PutMany(ctx, full); err != nil {
-			return fmt.Errorf("store chunks: %w", err)
-		}
-	}
-	return nil
+// add queues b for storage.
+func (w *blockWriter) add(b blocks.Block) { w.in <- writeReq{block: b} }
+
+// flush returns once every block added before it is stored, with the
+// writer's first error.
+func (w *blockWriter) flush() error {
+	done := make(chan error, 1)
+	w.in <- writeReq{flushed: done}
+	return <-done
 }
 
-func (w *batchWriter) flush(ctx context.Context) error {
-	w.mu.Lock()
-	rest := w.pending
-	w.pending = nil
-	w.mu.Unlock()
-	if len(rest) == 0 || w.many == nil {
+// close stores what is queued and returns the first error.
+func (w *blockWriter) close() error {
+	close(w.in)
+	<-w.done
+	return w.err
+}
+
+func (w *blockWriter) run(ctx context.Context) {
+	defer close(w.done)
+	batch := make([]blocks.Block, 0, writeBatch)
+	commit := func() {
+		if len(batch) == 0 {
+			return
+		}
+		if w.err == nil {
+			if err := w.put(ctx, batch); err != nil {
+				w.err = err
+				w.fail(err)
+			} else if w.stored != nil {
+				w.stored(batch)
+			}
+		}
+		clear(batch)
+		batch = batch[:0]
+	}
+	for r := range w.in {
+		if r.block == nil {
+			commit()
+			r.flushed <- w.err
+			continue
+		}
+		batch = append(batch, r.block)
+		// Commit a full batch, or a partial one when nothing else is
+		// queued and the store has no batch write.
+		if len(batch) >= writeBatch || w.many == nil && len(w.in) == 0 {
+			commit()
+		}
+	}
+	commit()
+}
+
+func (w *blockWriter) put(ctx context.Context, bs []blocks.Block) error {
+	if w.many != nil && len(bs) > 1 {
+		if err := w.many.PutMany(ctx, bs); err != nil {
+			return fmt.Errorf("store blocks: %w", err)
+		}
 		return nil
 	}
-	if err := w.many.PutMany(ctx, rest); err != nil {
-		return fmt.Errorf("store chunks: %w", err)
+	for _, b := range bs {
+		if err := w.bs.Put(ctx, b); err != nil {
+			return fmt.Errorf("store block: %w", err)
+		}
 	}
 	return nil
 }
