@@ -17,9 +17,9 @@ import (
 type AssembleOptions struct {
 	// Window is how many consecutive chunks (across files) are requested
 	// from the source per GetBlocks call; 0 means 8. Up to two windows are
-	// fetched at once and up to 3 × Window chunks are in flight between the
-	// fetch and the ordered write: memory is about 3 × Window × MaxChunkSize
-	// of plaintext plus two store batches of blocks (writeBatch).
+	// fetched at once and up to 2 × Window chunks are in flight between the
+	// fetch and the ordered write: memory is about 2 × Window × MaxChunkSize
+	// of plaintext plus 24 blocks queued for the store.
 	Window int
 	// Workers bounds parallel verification and decryption; 0 means GOMAXPROCS.
 	Workers int

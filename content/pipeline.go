@@ -26,7 +26,7 @@ import (
 //	                         writer (in index order)  blockWriter (batched store)
 //
 // The feeder walks the chunks in index order and queues one job per chunk
-// on ordered (bounded: 3 × window) before asking for its block, so the
+// on ordered (bounded: 2 × window) before asking for its block, so the
 // writer takes results in order and the pipeline holds at most that many
 // plaintext chunks. Workers verify and decrypt on all cores. Every block
 // received from the source is verified and queued for storage, even after a
@@ -92,8 +92,8 @@ func (a *assembly) run(parent context.Context, from uint64, st *AssembleStats) (
 	a.ctx, a.cancel = ctx, cancel
 	a.inflight = map[cid.Cid]*blockState{}
 	a.tasks = make(chan task, a.workers)
-	a.ordered = make(chan *chunkJob, 3*a.window)
-	a.w = newBlockWriter(ctx, a.f.store, cancel, a.stored)
+	a.ordered = make(chan *chunkJob, 2*a.window)
+	a.w = newBlockWriter(ctx, a.f.store, assembleBatch, cancel, a.stored)
 
 	var workers sync.WaitGroup
 	for range a.workers {

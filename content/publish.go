@@ -95,7 +95,7 @@ func Publish(ctx context.Context, bs BlockStore, opt PublishOptions) (*Release, 
 	x := &Index{Channel: opt.Channel}
 	var slots []*Chunk
 	jobs := make(chan sealJob, 2*workers)
-	w := newBlockWriter(ctx, bs, cancel, nil)
+	w := newBlockWriter(ctx, bs, publishBatch, cancel, nil)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
@@ -254,8 +254,7 @@ func computeDelta(x, prev *Index) Delta {
 	return d
 }
 
-// blockWriter stores blocks on its own goroutine, in batches of up to
-// writeBatch when the store can PutMany (one synced commit per batch on
+// blockWriter stores blocks on its own goroutine, in batches when the store can PutMany (one synced commit per batch on
 // the on-disk store), so that the CPU-bound stages never wait for the disk
 // unless a whole batch is queued behind the one being committed. The first
 // error cancels the pipeline through fail; later blocks are dropped.
@@ -268,6 +267,7 @@ type blockWriter struct {
 	fail context.CancelCauseFunc
 	// stored, if set, is called with each batch once it is stored.
 	stored func([]blocks.Block)
+	batch  int
 }
 
 // writeReq is a block to store, or (block nil) a request to commit what is
@@ -277,10 +277,17 @@ type writeReq struct {
 	flushed chan error
 }
 
-const writeBatch = 32 // blocks per commit: at most 16 MiB, about 8 MiB typically
+// Blocks per commit when publishing (at most 16 MiB, about 8 MiB
+// typically) and when assembling (half: the device's memory bound).
+const (
+	publishBatch  = 32
+	assembleBatch = 16
+)
 
-func newBlockWriter(ctx context.Context, bs BlockStore, fail context.CancelCauseFunc, stored func([]blocks.Block)) *blockWriter {
-	w := &blockWriter{bs: bs, in: make(chan writeReq, writeBatch), done: make(chan struct{}), fail: fail, stored: stored}
+// newBlockWriter starts a writer committing batch blocks at a time, with
+// up to batch/2 more queued while it commits.
+func newBlockWriter(ctx context.Context, bs BlockStore, batch int, fail context.CancelCauseFunc, stored func([]blocks.Block)) *blockWriter {
+	w := &blockWriter{bs: bs, in: make(chan writeReq, batch/2), done: make(chan struct{}), fail: fail, stored: stored, batch: batch}
 	w.many, _ = bs.(batchPutter)
 	go w.run(context.WithoutCancel(ctx))
 	return w
@@ -306,7 +313,7 @@ func (w *blockWriter) close() error {
 
 func (w *blockWriter) run(ctx context.Context) {
 	defer close(w.done)
-	batch := make([]blocks.Block, 0, writeBatch)
+	batch := make([]blocks.Block, 0, w.batch)
 	commit := func() {
 		if len(batch) == 0 {
 			return
@@ -331,7 +338,7 @@ func (w *blockWriter) run(ctx context.Context) {
 		batch = append(batch, r.block)
 		// Commit a full batch, or a partial one when nothing else is
 		// queued and the store has no batch write.
-		if len(batch) >= writeBatch || w.many == nil && len(w.in) == 0 {
+		if len(batch) >= w.batch || w.many == nil && len(w.in) == 0 {
 			commit()
 		}
 	}
