@@ -45,7 +45,7 @@ type AssembleStats struct {
 // is cleared.
 func Assemble(ctx context.Context, bs BlockStore, src BlockSource, x *Index, staging string, opt AssembleOptions) (AssembleStats, error) {
 	var st AssembleStats
-	if err := x.Validate(); err != nil {
+	if err := x.validate(ctx); err != nil {
 		return st, err
 	}
 	window := opt.Window
@@ -63,7 +63,10 @@ func Assemble(ctx context.Context, bs BlockStore, src BlockSource, x *Index, sta
 	f := newFetcher(bs, src)
 	defer func() { st.Fetched, st.FetchedBytes = f.fetched.Load(), f.bytes.Load() }()
 
-	id := indexID(x)
+	id, err := indexID(ctx, x)
+	if err != nil {
+		return st, err
+	}
 	progPath := staging + ".progress"
 	done, err := loadProgress(progPath, id)
 	if err != nil {
@@ -150,7 +153,7 @@ const maxHeal = 16
 var progressEvery uint64 = 64 << 20
 
 // indexID identifies an index for the progress file.
-func indexID(x *Index) [32]byte {
+func indexID(ctx context.Context, x *Index) ([32]byte, error) {
 	h := sha256.New()
 	h.Write([]byte(x.Channel))
 	var n [8]byte
@@ -163,8 +166,13 @@ func indexID(x *Index) [32]byte {
 		binary.BigEndian.PutUint64(n[:], uint64(e.Mode)<<32^e.NumChunks)
 		h.Write(n[:])
 	}
-	for i := range x.Chunks {
-		h.Write(x.Chunks[i].CID.Bytes())
+	cur := x.cursor(ctx)
+	for i := range x.NumChunks() {
+		c, err := cur.at(i)
+		if err != nil {
+			return [32]byte{}, err
+		}
+		h.Write(c.CID.Bytes())
 	}
-	return [32]byte(h.Sum(nil))
+	return [32]byte(h.Sum(nil)), nil
 }

@@ -120,7 +120,7 @@ func (a *assembly) firstChunk(from uint64) uint64 {
 			return e.FirstChunk
 		}
 	}
-	return uint64(len(a.x.Chunks))
+	return a.x.NumChunks()
 }
 
 // stored runs on the block writer after each committed batch.
@@ -139,43 +139,49 @@ func (a *assembly) stored(bs []blocks.Block) {
 // feed queues the chunks from first on, window by window.
 func (a *assembly) feed(first uint64) {
 	sem := make(chan struct{}, 2) // windows being fetched at once
-	chunks := a.x.Chunks
-	for start := first; start < uint64(len(chunks)); start += uint64(a.window) {
-		win := chunks[start:min(start+uint64(a.window), uint64(len(chunks)))]
-		states := make(map[cid.Cid]*blockState, len(win))
+	chunks := a.x.cursor(a.ctx)
+	total := a.x.NumChunks()
+	for start := first; start < total; start += uint64(a.window) {
+		states := make(map[cid.Cid]*blockState, a.window)
 		var local, missing []*blockState
-		for i := range win {
-			job := &chunkJob{c: &win[i], done: make(chan struct{})}
+		var stop error // ends the feed after this window's dispatch
+		for n := start; n < min(start+uint64(a.window), total) && stop == nil; n++ {
+			c, err := chunks.at(n)
+			job := &chunkJob{c: c, done: make(chan struct{})}
 			select {
 			case a.ordered <- job:
 			case <-a.ctx.Done():
 				return
 			}
-			c := win[i].CID
-			s := states[c]
+			if err != nil {
+				job.finish(err) // the writer reports it in order
+				stop = err
+				break
+			}
+			s := states[c.CID]
 			if s == nil {
 				a.mu.Lock()
-				s = a.inflight[c]
+				s = a.inflight[c.CID]
 				a.mu.Unlock()
 			}
 			if s == nil {
-				has, err := a.f.store.Has(a.ctx, c)
+				has, err := a.f.store.Has(a.ctx, c.CID)
 				if err != nil {
-					job.finish(fmt.Errorf("local store: %w", err))
-					a.cancel(err)
-					return
+					stop = fmt.Errorf("local store: %w", err)
+					job.finish(stop)
+					break
 				}
-				s = &blockState{c: c, local: has}
+				s = &blockState{c: c.CID, local: has}
 				if has {
 					local = append(local, s)
 				} else {
 					a.mu.Lock()
-					a.inflight[c] = s
+					a.inflight[c.CID] = s
 					a.mu.Unlock()
 					missing = append(missing, s)
 				}
 			}
-			states[c] = s
+			states[c.CID] = s
 			if !a.attach(s, job) {
 				return
 			}
@@ -188,21 +194,23 @@ func (a *assembly) feed(first uint64) {
 				return
 			}
 		}
-		if len(missing) == 0 {
-			continue
-		}
-		select {
-		case sem <- struct{}{}:
-		case <-a.ctx.Done():
-			for _, s := range missing {
-				a.fail(s, context.Cause(a.ctx))
+		if len(missing) > 0 {
+			select {
+			case sem <- struct{}{}:
+			case <-a.ctx.Done():
+				for _, s := range missing {
+					a.fail(s, context.Cause(a.ctx))
+				}
+				return
 			}
+			a.receivers.Go(func() {
+				defer func() { <-sem }()
+				a.receive(missing)
+			})
+		}
+		if stop != nil {
 			return
 		}
-		a.receivers.Go(func() {
-			defer func() { <-sem }()
-			a.receive(missing)
-		})
 	}
 }
 

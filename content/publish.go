@@ -155,7 +155,11 @@ func Publish(ctx context.Context, bs BlockStore, opt PublishOptions) (*Release, 
 	}
 
 	rel := &Release{Key: crypto.NewSymmetricKey(), Index: x, Size: x.Size()}
-	rel.Delta = computeDelta(x, opt.Previous)
+	d, err := computeDelta(ctx, x, opt.Previous)
+	if err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	rel.Delta = d
 	root, pages, err := sealIndex(x, &rel.Key)
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
@@ -229,11 +233,16 @@ var chunkBufs = sync.Pool{New: func() any { b := make([]byte, MaxChunkSize); ret
 func getChunkBuf() *[]byte  { return chunkBufs.Get().(*[]byte) }
 func putChunkBuf(b *[]byte) { chunkBufs.Put(b) }
 
-func computeDelta(x, prev *Index) Delta {
+func computeDelta(ctx context.Context, x, prev *Index) (Delta, error) {
 	var old map[cid.Cid]struct{}
 	if prev != nil {
-		old = make(map[cid.Cid]struct{}, len(prev.Chunks))
-		for _, c := range prev.Chunks {
+		old = make(map[cid.Cid]struct{}, min(prev.NumChunks(), 1<<20))
+		cur := prev.cursor(ctx)
+		for i := range prev.NumChunks() {
+			c, err := cur.at(i)
+			if err != nil {
+				return Delta{}, fmt.Errorf("previous index: %w", err)
+			}
 			old[c.CID] = struct{}{}
 		}
 	}
@@ -251,7 +260,7 @@ func computeDelta(x, prev *Index) Delta {
 			d.NewBytes += uint64(c.Len)
 		}
 	}
-	return d
+	return d, nil
 }
 
 // blockWriter stores blocks on its own goroutine, in batches when the store can PutMany (one synced commit per batch on
