@@ -173,10 +173,8 @@ func Publish(ctx context.Context, bs BlockStore, opt PublishOptions) (*Release, 
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
-	for _, b := range append(append(pages, root), append(lpages, lroot)...) {
-		if err := bs.Put(ctx, b); err != nil {
-			return nil, fmt.Errorf("publish: store block: %w", err)
-		}
+	if err := putBlocks(ctx, bs, append(append(pages, root), append(lpages, lroot)...)); err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
 	}
 	rel.IndexRoot, rel.BlockListRoot = root.Cid(), lroot.Cid()
 	rel.Blocks = len(sortCIDs(all)) + len(lpages) + 1
@@ -261,110 +259,4 @@ func computeDelta(ctx context.Context, x, prev *Index) (Delta, error) {
 		}
 	}
 	return d, nil
-}
-
-// blockWriter stores blocks on its own goroutine, in batches when the store can PutMany (one synced commit per batch on
-// the on-disk store), so that the CPU-bound stages never wait for the disk
-// unless a whole batch is queued behind the one being committed. The first
-// error cancels the pipeline through fail; later blocks are dropped.
-type blockWriter struct {
-	bs   BlockStore
-	many batchPutter
-	in   chan writeReq
-	done chan struct{}
-	err  error
-	fail context.CancelCauseFunc
-	// stored, if set, is called with each batch once it is stored.
-	stored func([]blocks.Block)
-	batch  int
-}
-
-// writeReq is a block to store, or (block nil) a request to commit what is
-// pending and close flushed.
-type writeReq struct {
-	block   blocks.Block
-	flushed chan error
-}
-
-// Blocks per commit when publishing (at most 16 MiB, about 8 MiB
-// typically) and when assembling (half: the device's memory bound).
-const (
-	publishBatch  = 32
-	assembleBatch = 16
-)
-
-// newBlockWriter starts a writer committing batch blocks at a time, with
-// up to batch/2 more queued while it commits.
-func newBlockWriter(ctx context.Context, bs BlockStore, batch int, fail context.CancelCauseFunc, stored func([]blocks.Block)) *blockWriter {
-	w := &blockWriter{bs: bs, in: make(chan writeReq, batch/2), done: make(chan struct{}), fail: fail, stored: stored, batch: batch}
-	w.many, _ = bs.(batchPutter)
-	go w.run(context.WithoutCancel(ctx))
-	return w
-}
-
-// add queues b for storage.
-func (w *blockWriter) add(b blocks.Block) { w.in <- writeReq{block: b} }
-
-// flush returns once every block added before it is stored, with the
-// writer's first error.
-func (w *blockWriter) flush() error {
-	done := make(chan error, 1)
-	w.in <- writeReq{flushed: done}
-	return <-done
-}
-
-// close stores what is queued and returns the first error.
-func (w *blockWriter) close() error {
-	close(w.in)
-	<-w.done
-	return w.err
-}
-
-func (w *blockWriter) run(ctx context.Context) {
-	defer close(w.done)
-	batch := make([]blocks.Block, 0, w.batch)
-	commit := func() {
-		if len(batch) == 0 {
-			return
-		}
-		if w.err == nil {
-			if err := w.put(ctx, batch); err != nil {
-				w.err = err
-				w.fail(err)
-			} else if w.stored != nil {
-				w.stored(batch)
-			}
-		}
-		clear(batch)
-		batch = batch[:0]
-	}
-	for r := range w.in {
-		if r.block == nil {
-			commit()
-			r.flushed <- w.err
-			continue
-		}
-		batch = append(batch, r.block)
-		// Commit a full batch, or a partial one when nothing else is
-		// queued and the store has no batch write.
-		if len(batch) >= w.batch || w.many == nil && len(w.in) == 0 {
-			commit()
-		}
-	}
-	commit()
-}
-
-func (w *blockWriter) put(ctx context.Context, bs []blocks.Block) error {
-	if w.many != nil && len(bs) > 1 {
-		if err := w.many.PutMany(ctx, bs); err != nil {
-			return fmt.Errorf("store blocks: %w", err)
-		}
-		return nil
-	}
-	for _, b := range bs {
-		if err := w.bs.Put(ctx, b); err != nil {
-			return fmt.Errorf("store block: %w", err)
-		}
-	}
-	return nil
 }
