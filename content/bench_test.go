@@ -92,6 +92,7 @@ func (r *ratios) measure(fn func()) {
 func (r *ratios) report(b *testing.B, size int) {
 	b.ReportMetric(float64(r.shaT)/float64(r.t), "x_sha256")
 	b.ReportMetric(float64(r.shaCPU)/float64(r.cpu), "x_sha256_cpu")
+	b.ReportMetric(float64(r.cpu)/float64(r.t), "cores") // CPU time over wall time
 	b.ReportMetric(float64(size)*float64(b.N)/r.shaT.Seconds()/1e6, "sha256_MB/s")
 }
 

@@ -12,6 +12,7 @@ import (
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
+	"golang.org/x/sys/unix"
 
 	"github.com/meshota/meshota/crypto"
 )
@@ -364,43 +365,29 @@ func (a *assembly) next() (*chunkJob, error) {
 // write creates the entries from..end in staging, in order, and records
 // progress. It returns the entry it stopped at.
 func (a *assembly) write(from uint64, st *AssembleStats) (uint64, error) {
+	saver := a.startSaver()
 	var sinceSave uint64
 	for i := from; i < uint64(len(a.x.Entries)); i++ {
 		if err := context.Cause(a.ctx); err != nil {
+			saver.stop()
 			return i, err
 		}
 		e := &a.x.Entries[i]
 		dst := filepath.Join(a.staging, filepath.FromSlash(e.Path))
-		if err := clearPath(dst, e.Type); err != nil {
+		if err := a.writeEntry(e, dst, st, &sinceSave); err != nil {
+			saver.stop()
 			return i, err
 		}
-		switch e.Type {
-		case TypeDir:
-			if err := os.Mkdir(dst, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-				return i, fmt.Errorf("staging: %w", err)
-			}
-		case TypeSymlink:
-			if err := os.Symlink(e.Target, dst); err != nil {
-				return i, fmt.Errorf("staging: %w", err)
-			}
-		case TypeFile:
-			n, err := a.writeFile(e, dst)
-			st.Written += n
-			if err != nil {
-				return i, err
-			}
-			sinceSave += n + 4096
-		}
 		if sinceSave >= progressEvery {
-			// The blocks behind what progress claims are stored first.
-			if err := a.w.flush(); err != nil {
-				return i, err
-			}
-			if err := saveProgress(a.progPath, a.id, i+1); err != nil {
+			if err := saver.save(i + 1); err != nil {
+				saver.stop()
 				return i, err
 			}
 			sinceSave = 0
 		}
+	}
+	if err := saver.stop(); err != nil {
+		return uint64(len(a.x.Entries)), err
 	}
 	if err := a.w.flush(); err != nil {
 		return uint64(len(a.x.Entries)), err
@@ -408,13 +395,100 @@ func (a *assembly) write(from uint64, st *AssembleStats) (uint64, error) {
 	return uint64(len(a.x.Entries)), nil
 }
 
+func (a *assembly) writeEntry(e *Entry, dst string, st *AssembleStats, sinceSave *uint64) error {
+	if err := clearPath(dst, e.Type); err != nil {
+		return err
+	}
+	switch e.Type {
+	case TypeDir:
+		if err := os.Mkdir(dst, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("staging: %w", err)
+		}
+	case TypeSymlink:
+		if err := os.Symlink(e.Target, dst); err != nil {
+			return fmt.Errorf("staging: %w", err)
+		}
+	case TypeFile:
+		n, err := a.writeFile(e, dst)
+		st.Written += n
+		if err != nil {
+			return err
+		}
+		*sinceSave += n + 4096
+	}
+	return nil
+}
+
+// progressSaver records progress on its own goroutine, so that the
+// writer goes on while the file system is flushed: a save stores the
+// blocks queued so far, syncs the file system (staging included), then
+// writes the progress file. Requests that arrive during a save are
+// merged into the next one.
+type progressSaver struct {
+	req  chan uint64
+	done chan struct{}
+	mu   sync.Mutex
+	err  error
+}
+
+func (a *assembly) startSaver() *progressSaver {
+	p := &progressSaver{req: make(chan uint64, 1), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		for n := range p.req {
+			err := a.w.flush()
+			if err == nil {
+				err = saveProgress(a.progPath, a.id, n)
+			}
+			if err != nil {
+				p.mu.Lock()
+				p.err = err
+				p.mu.Unlock()
+				a.cancel(err)
+				for range p.req {
+				}
+				return
+			}
+		}
+	}()
+	return p
+}
+
+// save asks for entries 0..done-1 to be recorded and returns the error of
+// an earlier save, if any.
+func (p *progressSaver) save(done uint64) error {
+	select {
+	case <-p.req: // not started yet: replaced by this one
+	default:
+	}
+	p.req <- done
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// stop waits for the last save and returns the first error.
+func (p *progressSaver) stop() error {
+	close(p.req)
+	<-p.done
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// writebackEvery is how many bytes of a staging file are written before
+// the kernel is asked to start writing them out (sync_file_range, no
+// wait), so that the syncs of progress saves and of the end find little
+// left to write.
+const writebackEvery = 8 << 20
+
 func (a *assembly) writeFile(e *Entry, dst string) (uint64, error) {
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return 0, fmt.Errorf("staging: %w", err)
 	}
 	defer out.Close()
-	var written uint64
+	var written, hinted uint64
 	for range e.NumChunks {
 		j, err := a.next()
 		if err != nil {
@@ -426,6 +500,11 @@ func (a *assembly) writeFile(e *Entry, dst string) (uint64, error) {
 			return written, fmt.Errorf("staging: %w", err)
 		}
 		written += uint64(len(j.data))
+		if written-hinted >= writebackEvery {
+			// A hint: errors (say, a file system without it) do not matter.
+			unix.SyncFileRange(int(out.Fd()), int64(hinted), int64(written-hinted), unix.SYNC_FILE_RANGE_WRITE)
+			hinted = written
+		}
 	}
 	if err := out.Chmod(fs.FileMode(e.Mode)); err != nil {
 		return written, fmt.Errorf("staging: %w", err)
