@@ -74,10 +74,28 @@ func (f *fetcher) ensure(ctx context.Context, cids []cid.Cid) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	ch := f.source.GetBlocks(ctx, missing)
+	// Verified blocks are stored in batches (one synced commit each), and
+	// whatever was verified is stored however ensure returns.
+	var pending []blocks.Block
+	store := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		if err := putBlocks(context.WithoutCancel(ctx), f.store, pending); err != nil {
+			return fmt.Errorf("local store: %w", err)
+		}
+		for _, b := range pending {
+			f.fetched.Add(1)
+			f.bytes.Add(int64(len(b.RawData())))
+		}
+		pending = pending[:0]
+		return nil
+	}
 	defer func() {
 		cancel()
 		for range ch { // let the source finish and close
 		}
+		store()
 	}()
 	got := 0
 	for b := range ch {
@@ -88,13 +106,14 @@ func (f *fetcher) ensure(ctx context.Context, cids []cid.Cid) error {
 		if err := VerifyBlock(c, b.RawData()); err != nil {
 			return err
 		}
-		if err := f.store.Put(ctx, b); err != nil {
-			return fmt.Errorf("local store: %w", err)
-		}
+		pending = append(pending, b)
 		want[c] = true
 		got++
-		f.fetched.Add(1)
-		f.bytes.Add(int64(len(b.RawData())))
+		if len(pending) >= assembleBatch || got == len(missing) {
+			if err := store(); err != nil {
+				return err
+			}
+		}
 		if got == len(missing) {
 			return nil
 		}
