@@ -103,7 +103,9 @@ func (a *assembly) run(parent context.Context, from uint64, st *AssembleStats) (
 	a.feedW.Go(func() { a.feed(a.firstChunk(from)) })
 
 	at, err := a.write(from, st)
-	cancel(err) // no-op after success: the feeder has finished
+	// Stop the feeder and close the sources' channels (after success they
+	// have delivered everything already; what still arrives is ignored).
+	cancel(err)
 	a.feedW.Wait()
 	a.receivers.Wait()
 	close(a.tasks)
