@@ -100,7 +100,7 @@ func cutPoint(b []byte) int {
 	// Position i of out is checked with h covering out[i:i+32]; in[i] is
 	// the byte that enters as out[i] leaves.
 	out := b[MinChunkSize-32 : len(b)-32]
-	in := b[MinChunkSize:len(b)]
+	in := b[MinChunkSize:]
 	in = in[:len(out)]
 	i := 0
 	for ; i+4 <= len(out); i += 4 {
