@@ -148,6 +148,9 @@ func Publish(ctx context.Context, bs BlockStore, opt PublishOptions) (*Release, 
 	if storeErr != nil {
 		return nil, fmt.Errorf("publish: %w", storeErr)
 	}
+	if ctx.Err() != nil { // cancelled after the walk: some chunks were not sealed
+		return nil, fmt.Errorf("publish: %w", context.Cause(ctx))
+	}
 	x.Chunks = make([]Chunk, len(slots))
 	for i, s := range slots {
 		x.Chunks[i] = *s

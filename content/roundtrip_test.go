@@ -294,3 +294,24 @@ func TestStreamedIndex(t *testing.T) {
 		t.Fatalf("Assemble with a page failing mid-way = %v", err)
 	}
 }
+
+// TestPublishCancelled cancels publishing at several points: it returns
+// the cancellation, never a half-built release.
+func TestPublishCancelled(t *testing.T) {
+	r := rand.New(rand.NewPCG(43, 44))
+	src := filepath.Join(t.TempDir(), "src")
+	writeTree(t, src, []node{{path: "a", data: randBytes(r, 6*MaxChunkSize)}, {path: "b", data: randBytes(r, 3*MaxChunkSize)}})
+	for _, after := range []uint64{1, 3 * MaxChunkSize, 7 * MaxChunkSize} {
+		ctx, cancel := context.WithCancel(context.Background())
+		_, err := Publish(ctx, memStore(), PublishOptions{Channel: testChannel, Secret: &testSecret, Source: src,
+			Progress: func(read uint64) {
+				if read >= after {
+					cancel()
+				}
+			}})
+		cancel()
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled after %d bytes: Publish = %v, want context.Canceled", after, err)
+		}
+	}
+}
