@@ -11,19 +11,15 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"syscall"
-
-	"github.com/ipfs/go-cid"
-
-	"github.com/meshota/meshota/crypto"
 )
 
 // AssembleOptions tune Assemble; the zero value is fine.
 type AssembleOptions struct {
-	// Window is how many chunks are requested from the source per
-	// GetBlocks call and decrypted in parallel; 0 means 8. Two windows are in flight (one
-	// being written, the next being fetched and decrypted): memory is about
-	// 4 × Window × MaxChunkSize.
+	// Window is how many consecutive chunks (across files) are requested
+	// from the source per GetBlocks call; 0 means 8. Up to two windows are
+	// fetched at once and up to 2 × Window chunks are in flight between the
+	// fetch and the ordered write: memory is about 2 × Window × MaxChunkSize
+	// of plaintext plus 24 blocks queued for the store.
 	Window int
 	// Workers bounds parallel verification and decryption; 0 means GOMAXPROCS.
 	Workers int
@@ -49,7 +45,7 @@ type AssembleStats struct {
 // is cleared.
 func Assemble(ctx context.Context, bs BlockStore, src BlockSource, x *Index, staging string, opt AssembleOptions) (AssembleStats, error) {
 	var st AssembleStats
-	if err := x.Validate(); err != nil {
+	if err := x.validate(ctx); err != nil {
 		return st, err
 	}
 	window := opt.Window
@@ -65,10 +61,12 @@ func Assemble(ctx context.Context, bs BlockStore, src BlockSource, x *Index, sta
 		log = slog.New(slog.DiscardHandler)
 	}
 	f := newFetcher(bs, src)
-	bufs := [2][][]byte{make([][]byte, window), make([][]byte, window)} // plaintext, reused
 	defer func() { st.Fetched, st.FetchedBytes = f.fetched.Load(), f.bytes.Load() }()
 
-	id := indexID(x)
+	id, err := indexID(ctx, x)
+	if err != nil {
+		return st, err
+	}
 	progPath := staging + ".progress"
 	done, err := loadProgress(progPath, id)
 	if err != nil {
@@ -93,48 +91,24 @@ func Assemble(ctx context.Context, bs BlockStore, src BlockSource, x *Index, sta
 	}
 	st.Skipped = int(done)
 
-	var sinceSave uint64
-	healed := 0
-	for i := done; i < uint64(len(x.Entries)); i++ {
-		if err := ctx.Err(); err != nil {
+	a := &assembly{f: f, x: x, staging: staging, window: window, workers: workers, progPath: progPath, id: id}
+	for healed := 0; ; {
+		at, err := a.run(ctx, done, &st)
+		if err != nil && healed < maxHeal && f.dropCorrupt(ctx, err) {
+			// A damaged local block (disk fault): dropped; fetch it again
+			// and redo the entry that needed it.
+			log.WarnContext(ctx, "dropped a corrupt local block; fetching it again", "err", err)
+			healed++
+			done = at
+			continue
+		}
+		if err != nil {
+			if at < uint64(len(x.Entries)) {
+				return st, fmt.Errorf("assemble %s: %w", x.Entries[at].Path, err)
+			}
 			return st, err
 		}
-		e := &x.Entries[i]
-		dst := filepath.Join(staging, filepath.FromSlash(e.Path))
-		if err := clearPath(dst, e.Type); err != nil {
-			return st, err
-		}
-		switch e.Type {
-		case TypeDir:
-			if err := os.Mkdir(dst, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-				return st, fmt.Errorf("staging: %w", err)
-			}
-		case TypeSymlink:
-			if err := os.Symlink(e.Target, dst); err != nil {
-				return st, fmt.Errorf("staging: %w", err)
-			}
-		case TypeFile:
-			n, err := writeFile(ctx, f, x, e, dst, window, workers, &bufs)
-			st.Written += n
-			if err != nil && healed < maxHeal && f.dropCorrupt(ctx, err) {
-				// A damaged local block (disk fault): dropped; fetch it
-				// again and redo this file.
-				log.WarnContext(ctx, "dropped a corrupt local block; fetching it again", "err", err)
-				healed++
-				i--
-				continue
-			}
-			if err != nil {
-				return st, fmt.Errorf("assemble %s: %w", e.Path, err)
-			}
-			sinceSave += n + 4096
-		}
-		if sinceSave >= progressEvery {
-			if err := saveProgress(progPath, id, i+1); err != nil {
-				return st, err
-			}
-			sinceSave = 0
-		}
+		break
 	}
 	for i := len(x.Entries) - 1; i >= 0; i-- {
 		if e := &x.Entries[i]; e.Type == TypeDir {
@@ -170,79 +144,6 @@ func clearPath(dst string, t EntryType) error {
 	return nil
 }
 
-// writeFile assembles one file window by window: fetch the window's missing
-// blocks in one GetBlocks call, verify and decrypt them in parallel, write
-// them in order.
-func writeFile(ctx context.Context, f *fetcher, x *Index, e *Entry, dst string, window, workers int, bufs *[2][][]byte) (uint64, error) {
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return 0, fmt.Errorf("staging: %w", err)
-	}
-	defer out.Close()
-	chunks := x.FileChunks(e)
-	var written uint64
-	nwin := (len(chunks) + window - 1) / window
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// Two buffer sets: window k+1 is fetched, verified and decrypted while
-	// window k is written.
-	process := func(k int) <-chan error {
-		done := make(chan error, 1)
-		win := chunks[k*window : min((k+1)*window, len(chunks))]
-		b := bufs[k%2]
-		go func() {
-			cids := make([]cid.Cid, len(win))
-			for j, c := range win {
-				cids[j] = c.CID
-			}
-			done <- f.window(ctx, cids, workers, func(j int, ct []byte) error {
-				c := &win[j]
-				pt, err := crypto.OpenChunk(b[j][:0], &c.Key, x.Channel, ct, c.Hash)
-				if err != nil {
-					return &BlockError{CID: c.CID, Err: fmt.Errorf("%w: %w", ErrChunkCorrupt, err)}
-				}
-				if len(pt) != int(c.Len) {
-					return &BlockError{CID: c.CID, Err: fmt.Errorf("%w: %d bytes, index says %d", ErrChunkCorrupt, len(pt), c.Len)}
-				}
-				b[j] = pt
-				return nil
-			})
-		}()
-		return done
-	}
-	var next <-chan error
-	if nwin > 0 {
-		next = process(0)
-	}
-	for k := 0; k < nwin; k++ {
-		err := <-next
-		next = nil
-		if err == nil && k+1 < nwin {
-			next = process(k + 1)
-		}
-		if err == nil {
-			for j := range min(window, len(chunks)-k*window) {
-				if _, werr := out.Write(bufs[k%2][j]); werr != nil {
-					err = fmt.Errorf("staging: %w", werr)
-					break
-				}
-				written += uint64(len(bufs[k%2][j]))
-			}
-		}
-		if err != nil {
-			cancel()
-			if next != nil {
-				<-next
-			}
-			return written, err
-		}
-	}
-	if err := out.Chmod(fs.FileMode(e.Mode)); err != nil {
-		return written, fmt.Errorf("staging: %w", err)
-	}
-	return written, out.Close()
-}
-
 // maxHeal bounds how many corrupt local blocks one Assemble call drops and
 // fetches again before giving up.
 const maxHeal = 16
@@ -252,7 +153,7 @@ const maxHeal = 16
 var progressEvery uint64 = 64 << 20
 
 // indexID identifies an index for the progress file.
-func indexID(x *Index) [32]byte {
+func indexID(ctx context.Context, x *Index) ([32]byte, error) {
 	h := sha256.New()
 	h.Write([]byte(x.Channel))
 	var n [8]byte
@@ -265,8 +166,13 @@ func indexID(x *Index) [32]byte {
 		binary.BigEndian.PutUint64(n[:], uint64(e.Mode)<<32^e.NumChunks)
 		h.Write(n[:])
 	}
-	for i := range x.Chunks {
-		h.Write(x.Chunks[i].CID.Bytes())
+	cur := x.cursor(ctx)
+	for i := range x.NumChunks() {
+		c, err := cur.at(i)
+		if err != nil {
+			return [32]byte{}, err
+		}
+		h.Write(c.CID.Bytes())
 	}
-	return [32]byte(h.Sum(nil))
+	return [32]byte(h.Sum(nil)), nil
 }

@@ -3,9 +3,7 @@ package content
 import (
 	"crypto/sha256"
 	"fmt"
-	"io"
 
-	chunker "github.com/ipfs/boxo/chunker"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
@@ -25,9 +23,6 @@ const (
 
 // MaxBlockSize is the largest block content writes or accepts.
 const MaxBlockSize = 1 << 20
-
-// newSplitter returns the content-defined chunker for r.
-func newSplitter(r io.Reader) chunker.Splitter { return chunker.NewBuzhash(r) }
 
 // RawCID returns the CIDv1 (raw codec, SHA2-256) of data.
 func RawCID(data []byte) cid.Cid {

@@ -1,8 +1,10 @@
 package content
 
 import (
+	"context"
 	"fmt"
 	"path"
+	"slices"
 
 	"github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
@@ -55,11 +57,71 @@ type Chunk struct {
 
 // Index is a decrypted release index: the entries in walk order (every
 // parent directory before its children) and the ordered chunk list.
-// It takes about 150 bytes per chunk in memory (6 MiB for 10 GiB).
+//
+// The chunk list is held in Chunks when the index was built in memory
+// (Publish: about 150 bytes per chunk). An index opened by OpenIndex leaves
+// Chunks nil and streams its chunk list page by page (≈ 4 000 chunks a
+// page) from the sealed pages in the store, so a device holds the entries
+// and one or two pages whatever the size of the release.
 type Index struct {
 	Channel string
 	Entries []Entry
 	Chunks  []Chunk
+	pages   *indexPages
+}
+
+// indexPages reads the chunk list of an opened index from its pages.
+type indexPages struct {
+	key   crypto.SymmetricKey
+	refs  []pageRef
+	first []uint64 // chunk number of each page's first chunk
+	total uint64
+	// load returns the sealed page block c, verified against c.
+	load func(ctx context.Context, c cid.Cid) ([]byte, error)
+}
+
+// NumChunks returns the length of the chunk list.
+func (x *Index) NumChunks() uint64 {
+	if x.pages != nil {
+		return x.pages.total
+	}
+	return uint64(len(x.Chunks))
+}
+
+// chunkCursor reads the chunk list in order, one page at a time.
+type chunkCursor struct {
+	x    *Index
+	ctx  context.Context
+	cur  []Chunk
+	base uint64 // chunk number of cur[0]
+}
+
+func (x *Index) cursor(ctx context.Context) *chunkCursor {
+	return &chunkCursor{x: x, ctx: ctx}
+}
+
+// at returns chunk n (n < NumChunks). The chunk stays valid after the
+// cursor moves on; reading backwards is allowed but reloads pages.
+func (c *chunkCursor) at(n uint64) (*Chunk, error) {
+	p := c.x.pages
+	if p == nil {
+		return &c.x.Chunks[n], nil
+	}
+	if n < c.base || n >= c.base+uint64(len(c.cur)) {
+		i, _ := slices.BinarySearch(p.first, n+1) // the last page starting at or before n
+		i--
+		ref := p.refs[i]
+		data, err := p.load(c.ctx, ref.CID)
+		if err != nil {
+			return nil, fmt.Errorf("index page %d: %w", i, err)
+		}
+		page, err := decodeIndexPage(data, &p.key, c.x.Channel, uint64(i), ref)
+		if err != nil {
+			return nil, err
+		}
+		c.cur, c.base = page.Chunks, p.first[i]
+	}
+	return &c.cur[n-c.base], nil
 }
 
 // Size returns the total plaintext size of the release's files.
@@ -71,16 +133,14 @@ func (x *Index) Size() uint64 {
 	return n
 }
 
-// FileChunks returns the chunks of entry e.
-func (x *Index) FileChunks(e *Entry) []Chunk {
-	return x.Chunks[e.FirstChunk : e.FirstChunk+e.NumChunks]
-}
-
 // Validate checks what every consumer of an index relies on: safe unique
 // paths, each parent a directory listed earlier, symlinks inside the tree,
 // file chunk ranges that tile the chunk list in order, sizes that add up,
 // chunk lengths within MaxChunkSize and raw SHA2-256 CIDv1 block CIDs.
-func (x *Index) Validate() error {
+func (x *Index) Validate() error { return x.validate(context.Background()) }
+
+func (x *Index) validate(ctx context.Context) error {
+	total := x.NumChunks()
 	dirs := make(map[string]bool, 16)
 	seen := make(map[string]bool, len(x.Entries))
 	var next uint64
@@ -120,15 +180,8 @@ func (x *Index) Validate() error {
 				return fmt.Errorf("%w: empty file %q has a chunk offset", ErrIndexMalformed, e.Path)
 			}
 			if e.NumChunks > 0 {
-				if e.FirstChunk != next || e.NumChunks > uint64(len(x.Chunks))-next {
-					return fmt.Errorf("%w: file %q chunk range [%d,+%d) does not follow %d within %d chunks", ErrIndexMalformed, e.Path, e.FirstChunk, e.NumChunks, next, len(x.Chunks))
-				}
-				var sum uint64
-				for _, c := range x.Chunks[e.FirstChunk : e.FirstChunk+e.NumChunks] {
-					sum += uint64(c.Len)
-				}
-				if sum != e.Size {
-					return fmt.Errorf("%w: file %q size %d but its chunks hold %d bytes", ErrIndexMalformed, e.Path, e.Size, sum)
+				if e.FirstChunk != next || e.NumChunks > total-next {
+					return fmt.Errorf("%w: file %q chunk range [%d,+%d) does not follow %d within %d chunks", ErrIndexMalformed, e.Path, e.FirstChunk, e.NumChunks, next, total)
 				}
 				next += e.NumChunks
 			} else if e.Size != 0 {
@@ -138,16 +191,33 @@ func (x *Index) Validate() error {
 			return fmt.Errorf("%w: entry %q has unknown type %d", ErrIndexMalformed, e.Path, e.Type)
 		}
 	}
-	if next != uint64(len(x.Chunks)) {
-		return fmt.Errorf("%w: %d chunks listed but files use %d", ErrIndexMalformed, len(x.Chunks), next)
+	if next != total {
+		return fmt.Errorf("%w: %d chunks listed but files use %d", ErrIndexMalformed, total, next)
 	}
-	for i := range x.Chunks {
-		c := &x.Chunks[i]
-		if c.Len == 0 || c.Len > MaxChunkSize {
-			return fmt.Errorf("%w: chunk %d has length %d (want 1..%d)", ErrIndexMalformed, i, c.Len, MaxChunkSize)
+	// The files' ranges tile the chunk list: one pass over the files
+	// checks every chunk once, page by page for an opened index.
+	cur := x.cursor(ctx)
+	for i := range x.Entries {
+		e := &x.Entries[i]
+		if e.Type != TypeFile {
+			continue
 		}
-		if err := checkRawCID(c.CID); err != nil {
-			return fmt.Errorf("%w: chunk %d: %w", ErrIndexMalformed, i, err)
+		var sum uint64
+		for n := e.FirstChunk; n < e.FirstChunk+e.NumChunks; n++ {
+			c, err := cur.at(n)
+			if err != nil {
+				return err
+			}
+			if c.Len == 0 || c.Len > MaxChunkSize {
+				return fmt.Errorf("%w: chunk %d has length %d (want 1..%d)", ErrIndexMalformed, n, c.Len, MaxChunkSize)
+			}
+			if err := checkRawCID(c.CID); err != nil {
+				return fmt.Errorf("%w: chunk %d: %w", ErrIndexMalformed, n, err)
+			}
+			sum += uint64(c.Len)
+		}
+		if sum != e.Size {
+			return fmt.Errorf("%w: file %q size %d but its chunks hold %d bytes", ErrIndexMalformed, e.Path, e.Size, sum)
 		}
 	}
 	return nil

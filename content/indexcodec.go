@@ -152,30 +152,37 @@ func decodeIndexPage(sealed []byte, key *crypto.SymmetricKey, channel string, n 
 	return &p, nil
 }
 
-// decodeIndex decodes a whole index from its sealed root and a getter for
-// page blocks (already verified against their CIDs), then validates it.
-func decodeIndex(ctx context.Context, rootData []byte, key *crypto.SymmetricKey, channel string, page func(context.Context, cid.Cid) ([]byte, error)) (*Index, error) {
+// decodeIndex decodes an index from its sealed root and a loader of page
+// blocks (each verified against its CID), then validates it. It keeps the
+// entries and streams the chunk list: the result reads its chunks from the
+// pages through load when needed, holding one page at a time.
+func decodeIndex(ctx context.Context, rootData []byte, key *crypto.SymmetricKey, channel string, load func(context.Context, cid.Cid) ([]byte, error)) (*Index, error) {
 	r, err := decodeIndexRoot(rootData, key, channel)
 	if err != nil {
 		return nil, err
 	}
-	x := &Index{Channel: channel}
+	p := &indexPages{key: *key, refs: r.Pages, first: make([]uint64, len(r.Pages)), total: r.Chunks, load: load}
+	x := &Index{Channel: channel, pages: p}
 	// Pre-size only within what the page limits allow, not what a root claims.
 	x.Entries = make([]Entry, 0, min(r.Entries, 1<<16))
-	x.Chunks = make([]Chunk, 0, min(r.Chunks, 1<<16))
+	var n uint64
 	for i, ref := range r.Pages {
-		data, err := page(ctx, ref.CID)
+		p.first[i] = n
+		n += ref.Chunks
+		if ref.Entries == 0 {
+			continue // a page of chunks only: read when its chunks are
+		}
+		data, err := load(ctx, ref.CID)
 		if err != nil {
 			return nil, fmt.Errorf("index page %d: %w", i, err)
 		}
-		p, err := decodeIndexPage(data, key, channel, uint64(i), ref)
+		page, err := decodeIndexPage(data, key, channel, uint64(i), ref)
 		if err != nil {
 			return nil, err
 		}
-		x.Entries = append(x.Entries, p.Entries...)
-		x.Chunks = append(x.Chunks, p.Chunks...)
+		x.Entries = append(x.Entries, page.Entries...)
 	}
-	if err := x.Validate(); err != nil {
+	if err := x.validate(ctx); err != nil {
 		return nil, err
 	}
 	return x, nil

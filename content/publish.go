@@ -12,7 +12,6 @@ import (
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/meshota/meshota/crypto"
 )
@@ -70,7 +69,9 @@ func (d Delta) ReusedFraction() float64 {
 
 // Publish chunks, encrypts and stores the release at opt.Source into bs,
 // then stores its encrypted index and cleartext block list. Memory stays
-// bounded by about (Workers+2) chunks plus the index (≈150 B per chunk).
+// bounded by the 4 MiB read-ahead, about 3 × Workers plaintext chunks,
+// up to 80 blocks queued for or being stored (≈ 20 MiB), plus the index
+// it builds (≈ 150 B per chunk).
 func Publish(ctx context.Context, bs BlockStore, opt PublishOptions) (*Release, error) {
 	if opt.Secret == nil {
 		return nil, errors.New("publish: no channel secret; pass the channel's secret from the publisher key store")
@@ -86,17 +87,41 @@ func Publish(ctx context.Context, bs BlockStore, opt PublishOptions) (*Release, 
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(workers)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 
+	// Pipeline: this goroutine walks the tree and chunks each file into
+	// pooled buffers; workers hash, derive, encrypt and address each chunk
+	// in parallel; one writer stores the blocks in batches. Channels are
+	// bounded, so memory is a few chunks per worker plus two store batches.
 	x := &Index{Channel: opt.Channel}
 	var slots []*Chunk
+	jobs := make(chan sealJob, 2*workers)
+	w := newBlockWriter(ctx, bs, publishBatch, cancel, nil)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for j := range jobs {
+				if ctx.Err() == nil {
+					c, b := sealChunk(opt.Secret, opt.Channel, j.data)
+					*j.slot = c
+					w.add(b)
+				}
+				putChunkBuf(j.buf)
+			}
+		})
+	}
 	var read uint64 // plaintext bytes chunked so far, for opt.Progress
-	w := newBatchWriter(bs)
-	walkErr := walkRelease(gctx, opt.Source, func(e Entry, abs string) error {
+	sp := newSplitter(nil)
+	walkErr := walkRelease(ctx, opt.Source, func(e Entry, abs string) error {
 		if e.Type == TypeFile && e.Size > 0 {
 			e.FirstChunk = uint64(len(slots))
-			n, size, err := chunkFile(gctx, g, abs, opt, w, &slots, &read)
+			n, size, err := chunkFile(ctx, sp, abs, jobs, &slots, func(n int) {
+				read += uint64(n)
+				if opt.Progress != nil {
+					opt.Progress(read)
+				}
+			})
 			if err != nil {
 				return err
 			}
@@ -111,14 +136,20 @@ func Publish(ctx context.Context, bs BlockStore, opt PublishOptions) (*Release, 
 		x.Entries = append(x.Entries, e)
 		return nil
 	})
-	if err := g.Wait(); err != nil {
-		return nil, fmt.Errorf("publish: %w", err)
-	}
-	if err := w.flush(ctx); err != nil {
-		return nil, fmt.Errorf("publish: %w", err)
-	}
+	close(jobs)
+	wg.Wait()
+	storeErr := w.close()
 	if walkErr != nil {
+		if cause := context.Cause(ctx); storeErr != nil && cause != nil && errors.Is(walkErr, context.Canceled) {
+			walkErr = cause
+		}
 		return nil, fmt.Errorf("publish: %w", walkErr)
+	}
+	if storeErr != nil {
+		return nil, fmt.Errorf("publish: %w", storeErr)
+	}
+	if ctx.Err() != nil { // cancelled after the walk: some chunks were not sealed
+		return nil, fmt.Errorf("publish: %w", context.Cause(ctx))
 	}
 	x.Chunks = make([]Chunk, len(slots))
 	for i, s := range slots {
@@ -129,7 +160,11 @@ func Publish(ctx context.Context, bs BlockStore, opt PublishOptions) (*Release, 
 	}
 
 	rel := &Release{Key: crypto.NewSymmetricKey(), Index: x, Size: x.Size()}
-	rel.Delta = computeDelta(x, opt.Previous)
+	d, err := computeDelta(ctx, x, opt.Previous)
+	if err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	rel.Delta = d
 	root, pages, err := sealIndex(x, &rel.Key)
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
@@ -143,10 +178,8 @@ func Publish(ctx context.Context, bs BlockStore, opt PublishOptions) (*Release, 
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
-	for _, b := range append(append(pages, root), append(lpages, lroot)...) {
-		if err := bs.Put(ctx, b); err != nil {
-			return nil, fmt.Errorf("publish: store block: %w", err)
-		}
+	if err := putBlocks(ctx, bs, append(append(pages, root), append(lpages, lroot)...)); err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
 	}
 	rel.IndexRoot, rel.BlockListRoot = root.Cid(), lroot.Cid()
 	rel.Blocks = len(sortCIDs(all)) + len(lpages) + 1
@@ -156,48 +189,63 @@ func Publish(ctx context.Context, bs BlockStore, opt PublishOptions) (*Release, 
 	return rel, nil
 }
 
-// chunkFile reads one file through the chunker and schedules each chunk's
-// encryption and storage on g. It returns the number of chunks and bytes.
-func chunkFile(ctx context.Context, g *errgroup.Group, abs string, opt PublishOptions, w *batchWriter, slots *[]*Chunk, read *uint64) (uint64, uint64, error) {
+type sealJob struct {
+	slot *Chunk
+	buf  *[]byte // pooled; data is inside it
+	data []byte
+}
+
+// chunkFile reads one file through the splitter and queues each chunk for
+// sealing. It returns the number of chunks and bytes.
+func chunkFile(ctx context.Context, sp *splitter, abs string, jobs chan<- sealJob, slots *[]*Chunk, progress func(int)) (uint64, uint64, error) {
 	f, err := os.Open(abs)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer f.Close()
-	sp := newSplitter(f)
+	sp.reset(f)
 	var n, size uint64
 	for {
-		if err := ctx.Err(); err != nil {
-			return 0, 0, err
-		}
-		data, err := sp.NextBytes()
+		buf := getChunkBuf()
+		data, err := sp.next(*buf)
 		if err == io.EOF {
+			putChunkBuf(buf)
 			return n, size, nil
 		}
 		if err != nil {
+			putChunkBuf(buf)
 			return 0, 0, fmt.Errorf("read %s: %w", abs, err)
 		}
 		slot := new(Chunk)
 		*slots = append(*slots, slot)
 		n++
 		size += uint64(len(data))
-		*read += uint64(len(data))
-		if opt.Progress != nil {
-			opt.Progress(*read)
+		progress(len(data))
+		select {
+		case jobs <- sealJob{slot: slot, buf: buf, data: data}:
+		case <-ctx.Done():
+			putChunkBuf(buf)
+			return 0, 0, ctx.Err()
 		}
-		g.Go(func() error {
-			c, b := sealChunk(opt.Secret, opt.Channel, data)
-			*slot = c
-			return w.add(ctx, b)
-		})
 	}
 }
 
-func computeDelta(x, prev *Index) Delta {
+// chunkBufs holds plaintext chunk buffers of MaxChunkSize bytes.
+var chunkBufs = sync.Pool{New: func() any { b := make([]byte, MaxChunkSize); return &b }}
+
+func getChunkBuf() *[]byte  { return chunkBufs.Get().(*[]byte) }
+func putChunkBuf(b *[]byte) { chunkBufs.Put(b) }
+
+func computeDelta(ctx context.Context, x, prev *Index) (Delta, error) {
 	var old map[cid.Cid]struct{}
 	if prev != nil {
-		old = make(map[cid.Cid]struct{}, len(prev.Chunks))
-		for _, c := range prev.Chunks {
+		old = make(map[cid.Cid]struct{}, min(prev.NumChunks(), 1<<20))
+		cur := prev.cursor(ctx)
+		for i := range prev.NumChunks() {
+			c, err := cur.at(i)
+			if err != nil {
+				return Delta{}, fmt.Errorf("previous index: %w", err)
+			}
 			old[c.CID] = struct{}{}
 		}
 	}
@@ -215,58 +263,5 @@ func computeDelta(x, prev *Index) Delta {
 			d.NewBytes += uint64(c.Len)
 		}
 	}
-	return d
-}
-
-// batchWriter groups stored blocks so that a store with synced writes
-// (LevelDB) syncs once per batch rather than once per block.
-type batchWriter struct {
-	bs      BlockStore
-	many    batchPutter
-	mu      sync.Mutex
-	pending []blocks.Block
-}
-
-const writeBatch = 16 // blocks: at most 8 MiB held
-
-func newBatchWriter(bs BlockStore) *batchWriter {
-	w := &batchWriter{bs: bs}
-	w.many, _ = bs.(batchPutter)
-	return w
-}
-
-func (w *batchWriter) add(ctx context.Context, b blocks.Block) error {
-	if w.many == nil {
-		if err := w.bs.Put(ctx, b); err != nil {
-			return fmt.Errorf("store chunk: %w", err)
-		}
-		return nil
-	}
-	w.mu.Lock()
-	w.pending = append(w.pending, b)
-	var full []blocks.Block
-	if len(w.pending) >= writeBatch {
-		full, w.pending = w.pending, nil
-	}
-	w.mu.Unlock()
-	if full != nil {
-		if err := w.many.PutMany(ctx, full); err != nil {
-			return fmt.Errorf("store chunks: %w", err)
-		}
-	}
-	return nil
-}
-
-func (w *batchWriter) flush(ctx context.Context) error {
-	w.mu.Lock()
-	rest := w.pending
-	w.pending = nil
-	w.mu.Unlock()
-	if len(rest) == 0 || w.many == nil {
-		return nil
-	}
-	if err := w.many.PutMany(ctx, rest); err != nil {
-		return fmt.Errorf("store chunks: %w", err)
-	}
-	return nil
+	return d, nil
 }

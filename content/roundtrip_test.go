@@ -1,12 +1,14 @@
 package content
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	blocks "github.com/ipfs/go-block-format"
@@ -200,5 +202,116 @@ func TestFetch(t *testing.T) {
 	}
 	if err := Fetch(ctx, bs, listSource{}, []cid.Cid{other.Cid()}); !errors.Is(err, ErrBlockMissing) {
 		t.Fatalf("missing block: err = %v, want ErrBlockMissing", err)
+	}
+}
+
+// TestStreamedIndex assembles a release whose index spans several pages
+// (9 000 chunks of 64 bytes): the opened index holds no chunk list, reads
+// its pages from the device store as assembly goes, and fetches a page
+// again if the store lost it.
+func TestStreamedIndex(t *testing.T) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(41, 42))
+	pub := memStore()
+	const n, size = 9000, 64
+	data := randBytes(r, n*size)
+	x := &Index{Channel: testChannel, Entries: []Entry{
+		{Path: "d", Type: TypeDir, Mode: 0o755},
+		{Path: "d/f", Type: TypeFile, Mode: 0o644, Size: n * size, NumChunks: n},
+	}}
+	for i := range n {
+		c, b := sealChunk(&testSecret, testChannel, data[i*size:(i+1)*size])
+		x.Chunks = append(x.Chunks, c)
+		if err := pub.Put(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := crypto.NewSymmetricKey()
+	root, pages, err := sealIndex(x, &key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pages) < 3 {
+		t.Fatalf("%d index pages; the test wants several", len(pages))
+	}
+	for _, b := range append(pages, root) {
+		if err := pub.Put(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dev := memStore()
+	got, err := OpenIndex(ctx, dev, StoreSource{pub}, root.Cid(), &key, testChannel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Chunks != nil || got.NumChunks() != n || len(got.Entries) != 2 {
+		t.Fatalf("opened index: %d chunks held, %d listed, %d entries", len(got.Chunks), got.NumChunks(), len(got.Entries))
+	}
+	// The device loses a page: assembly fetches it again.
+	if err := dev.DeleteBlock(ctx, pages[1].Cid()); err != nil {
+		t.Fatal(err)
+	}
+	staging := filepath.Join(t.TempDir(), "stage")
+	if _, err := Assemble(ctx, dev, StoreSource{pub}, got, staging, AssembleOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyStaged(ctx, got, staging); err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.ReadFile(filepath.Join(staging, "d", "f"))
+	if err != nil || !bytes.Equal(out, data) {
+		t.Fatalf("staged file differs (%v)", err)
+	}
+	// When no one has it any more, a lost page is an error naming it.
+	for _, s := range []interface {
+		DeleteBlock(context.Context, cid.Cid) error
+	}{dev, pub} {
+		if err := s.DeleteBlock(ctx, pages[2].Cid()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = Assemble(ctx, dev, StoreSource{pub}, got, filepath.Join(t.TempDir(), "stage"), AssembleOptions{})
+	if !errors.Is(err, ErrBlockMissing) || !strings.Contains(err.Error(), "index page 2") {
+		t.Fatalf("Assemble with a lost page = %v", err)
+	}
+	// A page that fails while chunks are being fed (after the checks at
+	// the start) stops assembly with that error, in order, without hanging.
+	if err := pub.Put(ctx, pages[2]); err != nil {
+		t.Fatal(err)
+	}
+	load, loads := got.pages.load, 0
+	errPage := errors.New("page gone")
+	got.pages.load = func(ctx context.Context, c cid.Cid) ([]byte, error) {
+		if c == pages[2].Cid() {
+			if loads++; loads == 3 { // validate, indexID, then the feed
+				return nil, errPage
+			}
+		}
+		return load(ctx, c)
+	}
+	_, err = Assemble(ctx, dev, StoreSource{pub}, got, filepath.Join(t.TempDir(), "stage"), AssembleOptions{})
+	if !errors.Is(err, errPage) {
+		t.Fatalf("Assemble with a page failing mid-way = %v", err)
+	}
+}
+
+// TestPublishCancelled cancels publishing at several points: it returns
+// the cancellation, never a half-built release.
+func TestPublishCancelled(t *testing.T) {
+	r := rand.New(rand.NewPCG(43, 44))
+	src := filepath.Join(t.TempDir(), "src")
+	writeTree(t, src, []node{{path: "a", data: randBytes(r, 6*MaxChunkSize)}, {path: "b", data: randBytes(r, 3*MaxChunkSize)}})
+	for _, after := range []uint64{1, 3 * MaxChunkSize, 7 * MaxChunkSize} {
+		ctx, cancel := context.WithCancel(context.Background())
+		_, err := Publish(ctx, memStore(), PublishOptions{Channel: testChannel, Secret: &testSecret, Source: src,
+			Progress: func(read uint64) {
+				if read >= after {
+					cancel()
+				}
+			}})
+		cancel()
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled after %d bytes: Publish = %v, want context.Canceled", after, err)
+		}
 	}
 }

@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
-
-	"golang.org/x/sync/errgroup"
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
@@ -77,10 +74,28 @@ func (f *fetcher) ensure(ctx context.Context, cids []cid.Cid) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	ch := f.source.GetBlocks(ctx, missing)
+	// Verified blocks are stored in batches (one synced commit each), and
+	// whatever was verified is stored however ensure returns.
+	var pending []blocks.Block
+	store := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		if err := putBlocks(context.WithoutCancel(ctx), f.store, pending); err != nil {
+			return fmt.Errorf("local store: %w", err)
+		}
+		for _, b := range pending {
+			f.fetched.Add(1)
+			f.bytes.Add(int64(len(b.RawData())))
+		}
+		pending = pending[:0]
+		return nil
+	}
 	defer func() {
 		cancel()
 		for range ch { // let the source finish and close
 		}
+		store()
 	}()
 	got := 0
 	for b := range ch {
@@ -91,13 +106,14 @@ func (f *fetcher) ensure(ctx context.Context, cids []cid.Cid) error {
 		if err := VerifyBlock(c, b.RawData()); err != nil {
 			return err
 		}
-		if err := f.store.Put(ctx, b); err != nil {
-			return fmt.Errorf("local store: %w", err)
-		}
+		pending = append(pending, b)
 		want[c] = true
 		got++
-		f.fetched.Add(1)
-		f.bytes.Add(int64(len(b.RawData())))
+		if len(pending) >= assembleBatch || got == len(missing) {
+			if err := store(); err != nil {
+				return err
+			}
+		}
 		if got == len(missing) {
 			return nil
 		}
@@ -157,124 +173,6 @@ func newFetcher(store BlockStore, source BlockSource) *fetcher {
 	f := &fetcher{store: store, source: source}
 	f.batch, _ = store.(batchPutter)
 	return f
-}
-
-// window makes the blocks of cids available to use, in parallel on up to
-// workers goroutines: blocks already local are loaded and re-verified;
-// missing ones are requested from the source in one GetBlocks call,
-// verified as they arrive and used directly, then stored together (one
-// batch) before window returns. use(i, data) is called once for every
-// position i of cids; data must not be retained after use returns.
-func (f *fetcher) window(ctx context.Context, cids []cid.Cid, workers int, use func(i int, data []byte) error) error {
-	pos := make(map[cid.Cid][]int, len(cids))
-	var missing []cid.Cid
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(workers)
-	useAll := func(c cid.Cid, data []byte) error {
-		for _, i := range pos[c] {
-			if err := use(i, data); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	for i, c := range cids {
-		if _, dup := pos[c]; dup {
-			pos[c] = append(pos[c], i)
-			continue
-		}
-		pos[c] = []int{i}
-		has, err := f.store.Has(ctx, c)
-		if err != nil {
-			return fmt.Errorf("local store: %w", err)
-		}
-		if !has {
-			missing = append(missing, c)
-		}
-	}
-	missingSet := make(map[cid.Cid]bool, len(missing))
-	for _, c := range missing {
-		missingSet[c] = false
-	}
-	for c := range pos {
-		if _, m := missingSet[c]; !m {
-			g.Go(func() error {
-				data, err := f.load(gctx, c)
-				if err != nil {
-					return err
-				}
-				return useAll(c, data)
-			})
-		}
-	}
-	var (
-		mu       sync.Mutex
-		verified []blocks.Block
-	)
-	if len(missing) > 0 {
-		fctx, cancel := context.WithCancel(gctx)
-		ch := f.source.GetBlocks(fctx, missing)
-		for b := range ch {
-			c := b.Cid()
-			if done, asked := missingSet[c]; !asked || done {
-				continue // unasked or repeated: ignore, never store
-			}
-			missingSet[c] = true
-			g.Go(func() error {
-				if err := VerifyBlock(c, b.RawData()); err != nil {
-					return err
-				}
-				mu.Lock()
-				verified = append(verified, b)
-				mu.Unlock()
-				return useAll(c, b.RawData())
-			})
-		}
-		// Every block received is verified and stored, even after a
-		// cancellation: the source stops at fctx's end and closes ch.
-		cancel()
-	}
-	werr := g.Wait()
-	// Store what was verified even if the window failed or was cancelled:
-	// a verified block is never fetched again.
-	if len(verified) > 0 {
-		if err := f.putAll(context.WithoutCancel(ctx), verified); err != nil {
-			return err
-		}
-	}
-	if werr != nil {
-		return werr
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	for _, c := range missing {
-		if !missingSet[c] {
-			return &BlockError{CID: c, Err: fmt.Errorf("%w: the source did not deliver it (%d of %d delivered); retry when peers have it", ErrBlockMissing, len(verified), len(missing))}
-		}
-	}
-	return nil
-}
-
-func (f *fetcher) putAll(ctx context.Context, bs []blocks.Block) error {
-	var err error
-	if f.batch != nil {
-		err = f.batch.PutMany(ctx, bs)
-	} else {
-		for _, b := range bs {
-			if err = f.store.Put(ctx, b); err != nil {
-				break
-			}
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("local store: %w", err)
-	}
-	for _, b := range bs {
-		f.fetched.Add(1)
-		f.bytes.Add(int64(len(b.RawData())))
-	}
-	return nil
 }
 
 // Fetch makes every block of cids present and verified in bs, asking src

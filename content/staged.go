@@ -19,6 +19,7 @@ import (
 func VerifyStaged(ctx context.Context, x *Index, staging string) error {
 	want := make(map[string]bool, len(x.Entries))
 	buf := make([]byte, MaxChunkSize)
+	chunks := x.cursor(ctx)
 	for i := range x.Entries {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -45,7 +46,7 @@ func VerifyStaged(ctx context.Context, x *Index, staging string) error {
 			if uint64(fi.Size()) != e.Size {
 				return fmt.Errorf("%w: %s has %d bytes, want %d", ErrStagingIncomplete, e.Path, fi.Size(), e.Size)
 			}
-			if err := verifyFile(p, x.FileChunks(e), buf); err != nil {
+			if err := verifyFile(p, chunks, e, buf); err != nil {
 				return fmt.Errorf("%w: %s: %w", ErrStagingIncomplete, e.Path, err)
 			}
 		}
@@ -71,13 +72,17 @@ func VerifyStaged(ctx context.Context, x *Index, staging string) error {
 	return nil
 }
 
-func verifyFile(p string, chunks []Chunk, buf []byte) error {
+func verifyFile(p string, chunks *chunkCursor, e *Entry, buf []byte) error {
 	f, err := os.Open(p)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	for i, c := range chunks {
+	for i := range e.NumChunks {
+		c, err := chunks.at(e.FirstChunk + i)
+		if err != nil {
+			return err
+		}
 		b := buf[:c.Len]
 		if _, err := io.ReadFull(f, b); err != nil {
 			return fmt.Errorf("chunk %d: %w", i, err)

@@ -8,10 +8,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,7 +25,8 @@ import (
 // fsyncs the shard directory, so after a crash a key holds either its whole
 // value or nothing. It holds no value in memory and Has is one stat.
 type flatDir struct {
-	dir string
+	dir    string
+	shards sync.Map // shard directories known to exist
 }
 
 var _ ds.Batching = (*flatDir)(nil)
@@ -192,8 +196,10 @@ func (d *flatDir) Sync(ctx context.Context, prefix ds.Key) error { return nil } 
 func (d *flatDir) Close() error                                  { return nil }
 
 // Batch returns a batch whose Commit writes every value to a temporary
-// file, makes them durable with one syncfs(2) instead of one fsync per
-// file, renames them into place and fsyncs the touched shard directories.
+// file (in parallel), makes them durable with one syncfs(2) instead of one
+// fsync per file, renames them into place and makes the renames durable
+// with a second syncfs. After a crash a key holds its whole value or is
+// absent; leftover temporary files are removed at open.
 func (d *flatDir) Batch(ctx context.Context) (ds.Batch, error) {
 	return &flatBatch{d: d, puts: map[ds.Key][]byte{}}, nil
 }
@@ -216,48 +222,53 @@ func (b *flatBatch) Delete(ctx context.Context, k ds.Key) error {
 }
 
 func (b *flatBatch) Commit(ctx context.Context) error {
-	type pending struct{ tmp, file string }
-	var done []pending
+	type pending struct {
+		tmp, file string
+		v         []byte
+	}
+	todo := make([]pending, 0, len(b.puts))
+	for k, v := range b.puts {
+		_, file, err := b.d.path(k)
+		if err != nil {
+			return err
+		}
+		todo = append(todo, pending{file: file, v: v})
+	}
 	defer func() {
-		for _, p := range done {
-			os.Remove(p.tmp) // no-op once renamed
+		for _, p := range todo {
+			if p.tmp != "" {
+				os.Remove(p.tmp) // no-op once renamed
+			}
 		}
 	}()
-	shards := map[string]bool{}
-	for k, v := range b.puts {
-		shard, file, err := b.d.path(k)
-		if err != nil {
+	// Temporary files are written on all cores: copying the values into
+	// the page cache is most of a commit's CPU time.
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i := range todo {
+		g.Go(func() error {
+			tmp, err := b.d.writeTemp(filepath.Dir(todo[i].file), todo[i].v)
+			todo[i].tmp = tmp
 			return err
-		}
-		if err := os.MkdirAll(shard, 0o700); err != nil {
-			return err
-		}
-		f, err := os.CreateTemp(shard, ".tmp-*")
-		if err != nil {
-			return err
-		}
-		done = append(done, pending{f.Name(), file})
-		_, err = f.Write(v)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
-		shards[shard] = true
+		})
 	}
-	if len(done) > 0 {
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if len(todo) > 0 {
+		// Contents durable before any name points to them...
 		if err := syncFS(b.d.dir); err != nil {
 			return err
 		}
-	}
-	for _, p := range done {
-		if err := os.Rename(p.tmp, p.file); err != nil {
-			return err
+		for i, p := range todo {
+			if err := os.Rename(p.tmp, p.file); err != nil {
+				return err
+			}
+			todo[i].tmp = ""
 		}
-	}
-	for s := range shards {
-		if err := atomicfile.SyncDir(s); err != nil {
+		// ...and the names durable before Commit returns: one syncfs
+		// commits every touched shard directory at once.
+		if err := syncFS(b.d.dir); err != nil {
 			return err
 		}
 	}
@@ -268,6 +279,30 @@ func (b *flatBatch) Commit(ctx context.Context) error {
 	}
 	b.puts, b.deletes = map[ds.Key][]byte{}, nil
 	return nil
+}
+
+// writeTemp writes v to a new temporary file in shard (created if needed)
+// and returns its name; the file is not synced.
+func (d *flatDir) writeTemp(shard string, v []byte) (string, error) {
+	if _, ok := d.shards.Load(shard); !ok {
+		if err := os.MkdirAll(shard, 0o700); err != nil {
+			return "", err
+		}
+		d.shards.Store(shard, true)
+	}
+	f, err := os.CreateTemp(shard, ".tmp-*")
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(v)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
 }
 
 // syncFS flushes the file system holding dir: one call for many files.
