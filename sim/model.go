@@ -33,7 +33,7 @@ type state struct {
 
 	// Devices (honest first, then malicious).
 	site      []int32
-	sitePos   []int32 // index in its site's member list
+	sitePos   []int32  // index in its site's member list
 	have      []uint64 // words bits per device
 	missing   []int32  // chunks still needed (honest)
 	online    []bool

@@ -160,9 +160,6 @@ func sanitize(s string) string {
 }
 
 func writeVariant(dir string, v *Variant) error {
-	type runJSON struct {
-		Summary
-	}
 	doc := struct {
 		Label     string    `json:"variant,omitempty"`
 		Scenario  *Scenario `json:"scenario"`

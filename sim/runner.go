@@ -170,7 +170,7 @@ func expandSets(sets []string) ([][]string, error) {
 	for _, set := range sets {
 		key, vals, ok := strings.Cut(set, "=")
 		if !ok || strings.TrimSpace(key) == "" || vals == "" {
-			return nil, fmt.Errorf("%w: --set %q: want key=v1,v2,...", ErrInvalid, set)
+			return nil, fmt.Errorf("%w: --set %q: want key=v1,v2 (one or more values)", ErrInvalid, set)
 		}
 		var next [][]string
 		for _, c := range combos {
