@@ -92,7 +92,7 @@ func TestSeedRatesAreMaxMinFair(t *testing.T) {
 				live = append(live[:k], live[k+1:]...)
 			} else {
 				d := int32(rng.IntN(s.n))
-				id := s.newFlow(flow{src: s.seedIdx, dst: d, size: 1e6, left: 1e6, site: s.site[d]})
+				id := s.newFlow(flow{src: s.seedIdx, dst: d, size: 1e6, left: 1e6, site: s.dev[d].site})
 				s.flows[id].active = true
 				s.seed.add(id, now)
 				live = append(live, id)
@@ -164,7 +164,7 @@ func TestSeedClocksDeliverWhatRatesSay(t *testing.T) {
 	s, _ := newState(sc, StrategyMesh, 1)
 	var ids []int32
 	for d := int32(0); d < 60; d += 3 {
-		id := s.newFlow(flow{src: s.seedIdx, dst: d, size: 5e6, left: 5e6, site: s.site[d]})
+		id := s.newFlow(flow{src: s.seedIdx, dst: d, size: 5e6, left: 5e6, site: s.dev[d].site})
 		s.flows[id].active = true
 		s.seed.add(id, 1.0)
 		ids = append(ids, id)

@@ -31,20 +31,11 @@ type state struct {
 	wanCap, lanCap           float64 // per-flow loss limits (Mathis)
 	seedRTT, lanRTT          float64
 
-	// Devices (honest first, then malicious).
-	site      []int32
-	sitePos   []int32  // index in its site's member list
+	// Devices (honest first, then malicious): the fields every event
+	// touches in one struct (one cache line), the rest in arrays.
+	dev []device
 	have      []uint64 // words bits per device
-	missing   []int32  // chunks still needed (honest)
-	online    []bool
-	announced []bool
 	announce  []float64
-	idle      []bool // no download in progress or requested
-	lastEnd   []float64
-	upUsed    []int32
-	waiting   []bool
-	retrying  []bool
-	wantEnd   []int32  // end of the wants d has sent the seed
 	granted   []uint64 // chunks the seed granted d (bits, like have)
 	banned    [][]int32
 	doneAt    []float64 // all chunks held
@@ -75,7 +66,6 @@ type state struct {
 	flows     []flow
 	freeFlows []int32
 	groups    []group
-	downFlow  []int32 // per device: its download flow, -1 if none
 	seed      *seedGroup
 	stalls    []event // stall checks, in time order
 	stallHead int
@@ -154,16 +144,15 @@ func newState(sc *Scenario, strategy string, seed uint64) (*state, error) {
 		s.sites = append(s.sites, members)
 		placed += size
 	}
-	s.site = make([]int32, total)
 	for i := s.n; i < total; i++ {
 		si := int32(s.rng.IntN(len(s.sites)))
 		s.sites[si] = append(s.sites[si], int32(i))
 	}
-	s.sitePos = make([]int32, total)
+	s.dev = make([]device, total)
 	for si, members := range s.sites {
 		for k, d := range members {
-			s.site[d] = int32(si)
-			s.sitePos[d] = int32(k)
+			s.dev[d].site = int32(si)
+			s.dev[d].sitePos = int32(k)
 		}
 	}
 	nSites := len(s.sites)
@@ -172,16 +161,7 @@ func newState(sc *Scenario, strategy string, seed uint64) (*state, error) {
 	}
 
 	s.have = make([]uint64, total*s.words)
-	s.missing = make([]int32, total)
-	s.online = make([]bool, total)
-	s.announced = make([]bool, total)
 	s.announce = make([]float64, total)
-	s.idle = make([]bool, total)
-	s.lastEnd = make([]float64, total)
-	s.upUsed = make([]int32, total)
-	s.waiting = make([]bool, total)
-	s.retrying = make([]bool, total)
-	s.wantEnd = make([]int32, total)
 	s.granted = make([]uint64, total*s.words)
 	s.banned = make([][]int32, total)
 	s.doneAt = make([]float64, total)
@@ -190,7 +170,6 @@ func newState(sc *Scenario, strategy string, seed uint64) (*state, error) {
 	s.bucket = make([]uint32, total)
 	s.bySeed = make([]float64, total)
 	s.byPeers = make([]float64, total)
-	s.downFlow = make([]int32, total)
 	s.groups = make([]group, total+1)
 	s.siteCount = make([]int32, nSites*s.nChunks)
 	s.siteWait = make([][]int32, nSites)
@@ -203,12 +182,12 @@ func newState(sc *Scenario, strategy string, seed uint64) (*state, error) {
 	prevEnd := int(math.Round(sc.Release.PreviousShare * float64(s.n)))
 	for i := range total {
 		d := int32(i)
-		s.online[i], s.idle[i], s.downFlow[i], s.installAt[i], s.doneAt[i] = true, true, -1, -1, -1
+		s.dev[i].online, s.dev[i].idle, s.dev[i].downFlow, s.installAt[i], s.doneAt[i] = true, true, -1, -1, -1
 		if s.malicious(d) {
 			continue
 		}
 		s.bucket[i] = policy.RolloutBucket(sc.Channel, DeviceID(i))
-		s.missing[i] = int32(s.nChunks)
+		s.dev[i].missing = int32(s.nChunks)
 		// Which devices hold the previous release: a random share.
 		if s.rng.IntN(s.n) < prevEnd {
 			for c := range s.nChunks {
@@ -227,9 +206,9 @@ func DeviceID(i int) string { return fmt.Sprintf("sim-device-%08d", i) }
 
 func (s *state) setHave(d, c int32) {
 	s.have[int(d)*s.words+int(c>>6)] |= 1 << (c & 63)
-	s.missing[d]--
-	if s.online[d] {
-		s.siteCount[int(s.site[d])*s.nChunks+int(c)]++
+	s.dev[d].missing--
+	if s.dev[d].online {
+		s.siteCount[int(s.dev[d].site)*s.nChunks+int(c)]++
 	}
 }
 
@@ -243,7 +222,7 @@ func (s *state) firstWanted(d, src int32, skipLAN bool, from int32) int32 {
 	if src >= 0 && !s.malicious(src) {
 		sw = s.wordsOf(src)
 	}
-	base := int(s.site[d]) * s.nChunks
+	base := int(s.dev[d].site) * s.nChunks
 	for w := int(from >> 6); w < s.words; w++ {
 		x := ^dw[w]
 		if sw != nil {
@@ -270,9 +249,9 @@ func (s *state) firstWanted(d, src int32, skipLAN bool, from int32) int32 {
 // lacksFrom tells whether honest peer p holds a chunk d lacks.
 func (s *state) lacksFrom(d, p int32) bool {
 	switch {
-	case s.missing[p] == 0:
-		return s.missing[d] > 0
-	case int(s.missing[p]) == s.nChunks:
+	case s.dev[p].missing == 0:
+		return s.dev[d].missing > 0
+	case int(s.dev[p].missing) == s.nChunks:
 		return false
 	}
 	dw := s.have[int(d)*s.words : (int(d)+1)*s.words]
@@ -296,7 +275,7 @@ func (s *state) isBanned(d, p int32) bool {
 
 // canServe tells whether peer p may upload to d now.
 func (s *state) canServe(p, d int32) bool {
-	return p != d && s.online[p] && s.upUsed[p] < int32(s.sc.Devices.UploadSlots) && !s.isBanned(d, p)
+	return p != d && s.dev[p].online && s.dev[p].upUsed < int32(s.sc.Devices.UploadSlots) && !s.isBanned(d, p)
 }
 
 // tryFetch starts device d's next download if it can: from the least busy
@@ -304,31 +283,31 @@ func (s *state) canServe(p, d int32) bool {
 // policy.SiteGrants (a block goes to one device per site; its neighbours
 // wait for it on the LAN). A device that finds nothing waits.
 func (s *state) tryFetch(d int32) {
-	if !s.online[d] || !s.idle[d] || !s.announced[d] || s.missing[d] == 0 || s.malicious(d) {
+	if !s.dev[d].online || !s.dev[d].idle || !s.dev[d].announced || s.dev[d].missing == 0 || s.malicious(d) {
 		return
 	}
 	if s.strategy == StrategyCentral {
 		s.askSeed(d)
 		return
 	}
-	members := s.sites[s.site[d]]
+	members := s.sites[s.dev[d].site]
 	best, bestLoad := int32(-1), int32(math.MaxInt32)
 	// Start after d in the site list so that neighbours spread their
 	// requests over different peers.
-	off := int(s.sitePos[d]) + 1
+	off := int(s.dev[d].sitePos) + 1
 	for k := range members {
 		i := off + k
 		if i >= len(members) {
 			i -= len(members)
 		}
 		p := members[i]
-		if s.upUsed[p] >= bestLoad || !s.canServe(p, d) {
+		if s.dev[p].upUsed >= bestLoad || !s.canServe(p, d) {
 			continue
 		}
 		if !s.malicious(p) && !s.lacksFrom(d, p) {
 			continue
 		}
-		best, bestLoad = p, s.upUsed[p]
+		best, bestLoad = p, s.dev[p].upUsed
 		if bestLoad == 0 {
 			break // nobody is less busy
 		}
@@ -343,7 +322,7 @@ func (s *state) tryFetch(d int32) {
 // askSeed sends d's request to the seed: served when a slot is free,
 // queued otherwise.
 func (s *state) askSeed(d int32) {
-	if s.partitioned[s.site[d]] {
+	if s.partitioned[s.dev[d].site] {
 		s.wait(d)
 		return
 	}
@@ -384,9 +363,9 @@ func (s *state) seedServe(d int32) bool {
 	first := s.firstGranted(d)
 	if first < 0 {
 		at := time.Unix(0, 0).Add(time.Duration(s.now * 1e9))
-		site := s.site[d]
+		site := s.dev[d].site
 		gw := s.granted[int(d)*s.words : (int(d)+1)*s.words]
-		for from := s.wantEnd[d]; first < 0; {
+		for from := s.dev[d].wantEnd; first < 0; {
 			c := s.firstWanted(d, seedBit, true, from)
 			if c < 0 {
 				break
@@ -401,7 +380,7 @@ func (s *state) seedServe(d int32) bool {
 				from = c + 1
 				c = s.firstWanted(d, seedBit, true, from)
 			}
-			s.wantEnd[d] = from
+			s.dev[d].wantEnd = from
 		}
 	}
 	if first >= 0 {
@@ -420,7 +399,7 @@ func (s *state) seedServe(d int32) bool {
 func (s *state) firstGranted(d int32) int32 {
 	hw := s.wordsOf(d)
 	gw := s.granted[int(d)*s.words : (int(d)+1)*s.words]
-	base := int(s.site[d]) * s.nChunks
+	base := int(s.dev[d].site) * s.nChunks
 	for w := range s.words {
 		x := gw[w] &^ hw[w]
 		for x != 0 {
@@ -438,8 +417,8 @@ var stallTimeout = policy.StallTimeout.Seconds()
 
 // armStall makes sure a stall check for d is queued.
 func (s *state) armStall(d int32) {
-	if !s.retrying[d] {
-		s.retrying[d] = true
+	if !s.dev[d].retrying {
+		s.dev[d].retrying = true
 		// Always now + StallTimeout, so in time order: a FIFO, not the
 		// heap (a stall check waits for most devices most of the time).
 		s.q.seq++
@@ -449,14 +428,14 @@ func (s *state) armStall(d int32) {
 
 // forgetWants makes d send all its wants again (after the grant window).
 func (s *state) forgetWants(d int32) {
-	s.wantEnd[d] = 0
+	s.dev[d].wantEnd = 0
 	clear(s.granted[int(d)*s.words : (int(d)+1)*s.words])
 }
 
 func (s *state) wait(d int32) {
-	if !s.waiting[d] {
-		s.waiting[d] = true
-		s.siteWait[s.site[d]] = append(s.siteWait[s.site[d]], d)
+	if !s.dev[d].waiting {
+		s.dev[d].waiting = true
+		s.siteWait[s.dev[d].site] = append(s.siteWait[s.dev[d].site], d)
 	}
 }
 
@@ -482,16 +461,16 @@ func (s *state) start(src, d int32, c int32) {
 		s.seedPending++
 	} else {
 		capacity = min(capacity, s.lanCap)
-		s.upUsed[src]++
+		s.dev[src].upUsed++
 	}
-	s.idle[d] = false
-	if s.waiting[d] {
-		s.waiting[d] = false // lazily removed from the site's list
+	s.dev[d].idle = false
+	if s.dev[d].waiting {
+		s.dev[d].waiting = false // lazily removed from the site's list
 	}
-	id := s.newFlow(flow{src: src, dst: d, chunk: c, size: size, left: size, cap: capacity, site: s.site[d]})
-	s.downFlow[d] = id
+	id := s.newFlow(flow{src: src, dst: d, chunk: c, size: size, left: size, cap: capacity, site: s.dev[d].site})
+	s.dev[d].downFlow = id
 	delay := rtt
-	if s.lastEnd[d] == s.now {
+	if s.dev[d].lastEnd == s.now {
 		delay = 0
 	}
 	if delay == 0 {
@@ -527,20 +506,20 @@ func (s *state) finish(id int32) {
 	f := s.flows[id]
 	s.freeFlow(id)
 	d, src := f.dst, f.src
-	s.idle[d] = true
-	s.downFlow[d] = -1
-	s.lastEnd[d] = s.now
+	s.dev[d].idle = true
+	s.dev[d].downFlow = -1
+	s.dev[d].lastEnd = s.now
 	switch {
 	case src == s.seedIdx:
 		s.seedActive--
 		s.bytesSeed += f.size
 		s.bySeed[d] += f.size
 	case s.malicious(src):
-		s.upUsed[src]--
+		s.dev[src].upUsed--
 		s.bytesWasted += f.size
 		s.banned[d] = append(s.banned[d], src) // the block failed its hash
 	default:
-		s.upUsed[src]--
+		s.dev[src].upUsed--
 		s.bytesPeers += f.size
 		s.byPeers[d] += f.size
 	}
@@ -559,23 +538,23 @@ func (s *state) finish(id int32) {
 	if src == s.seedIdx {
 		s.seedNext()
 	} else {
-		s.serveWaiting(s.site[src], src)
+		s.serveWaiting(s.dev[src].site, src)
 	}
 	if f.chunk >= 0 && !s.malicious(src) {
-		s.serveWaiting(s.site[d], d)
+		s.serveWaiting(s.dev[d].site, d)
 	}
 }
 
 func (s *state) gain(d, c int32) {
 	s.setHave(d, c)
-	if s.missing[d] == 0 {
+	if s.dev[d].missing == 0 {
 		s.doneAt[d] = s.now
 		s.maybeInstall(d)
 	}
 }
 
 func (s *state) maybeInstall(d int32) {
-	if s.installAt[d] < 0 && s.missing[d] == 0 && s.bucket[d] < uint32(s.stageShare*policy.MaxBasisPoints+0.5) && !s.malicious(d) {
+	if s.installAt[d] < 0 && s.dev[d].missing == 0 && s.bucket[d] < uint32(s.stageShare*policy.MaxBasisPoints+0.5) && !s.malicious(d) {
 		s.installAt[d] = s.now
 		s.installed++
 	}
@@ -585,19 +564,19 @@ func (s *state) maybeInstall(d int32) {
 // serve the waiting devices of its site that lack something it holds.
 func (s *state) serveWaiting(si, p int32) {
 	slots := int32(s.sc.Devices.UploadSlots)
-	if s.strategy == StrategyCentral || !s.online[p] || s.upUsed[p] >= slots {
+	if s.strategy == StrategyCentral || !s.dev[p].online || s.dev[p].upUsed >= slots {
 		return
 	}
 	list := s.siteWait[si]
 	keep := list[:0]
 	for k, w := range list {
-		if !s.waiting[w] {
+		if !s.dev[w].waiting {
 			continue // served or gone since it queued
 		}
-		if s.idle[w] && s.online[w] && !s.isBanned(w, p) && (s.malicious(p) || s.lacksFrom(w, p)) {
+		if s.dev[w].idle && s.dev[w].online && !s.isBanned(w, p) && (s.malicious(p) || s.lacksFrom(w, p)) {
 			if c := s.firstWanted(w, p, false, 0); c >= 0 {
 				s.start(p, w, c) // clears waiting[w]
-				if s.upUsed[p] >= slots {
+				if s.dev[p].upUsed >= slots {
 					keep = append(keep, list[k+1:]...)
 					break
 				}
@@ -635,7 +614,7 @@ func (s *state) drainSeedQueue() {
 	for s.seedAdmits() && s.seedQHead < len(s.seedQueue) {
 		d := s.seedQueue[s.seedQHead]
 		s.seedQHead++
-		if !s.online[d] || !s.idle[d] || s.missing[d] == 0 || s.partitioned[s.site[d]] {
+		if !s.dev[d].online || !s.dev[d].idle || s.dev[d].missing == 0 || s.partitioned[s.dev[d].site] {
 			continue
 		}
 		s.seedServe(d)
@@ -672,8 +651,8 @@ func (s *state) abort(id int32) {
 	}
 	wasActive := f.active
 	s.freeFlow(id)
-	s.idle[d] = true
-	s.downFlow[d] = -1
+	s.dev[d].idle = true
+	s.dev[d].downFlow = -1
 	if src == s.seedIdx {
 		if wasActive {
 			s.seedActive--
@@ -681,9 +660,25 @@ func (s *state) abort(id int32) {
 			s.seedPending--
 		}
 	} else {
-		s.upUsed[src]--
+		s.dev[src].upUsed--
 	}
 }
 
 // detach takes an active flow out of its (device) source's group.
 func (s *state) detach(id int32) { s.groups[s.flows[id].src].remove(id) }
+
+// device holds what the hot paths read of a device.
+type device struct {
+	lastEnd   float64 // when its last download ended
+	site      int32
+	sitePos   int32 // index in its site's member list
+	missing   int32 // chunks still needed (honest)
+	upUsed    int32 // uploads in progress or requested
+	downFlow  int32 // its download, -1 if none
+	wantEnd   int32 // end of the wants it has sent the seed
+	online    bool
+	idle      bool // no download in progress or requested
+	announced bool
+	waiting   bool
+	retrying  bool
+}

@@ -71,7 +71,7 @@ func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, p
 	if p := sc.Churn.OfflineShare; p > 0 {
 		for i := range s.n {
 			if s.rng.Float64() < p {
-				s.online[i] = false
+				s.dev[i].online = false
 			}
 			s.q.push(event{t: s.churnDelay(int32(i)), kind: evChurn, a: int32(i)})
 		}
@@ -145,14 +145,14 @@ func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, p
 			s.activate(e.a)
 		case evAnnounce:
 			d := e.a
-			if s.online[d] {
-				s.announced[d] = true
+			if s.dev[d].online {
+				s.dev[d].announced = true
 				s.maybeInstallOrFetch(d)
 			}
 		case evStage:
 			s.stageShare = sc.Rollout[e.a].Share
 			for i := range s.n {
-				if s.announced[i] {
+				if s.dev[i].announced {
 					s.maybeInstall(int32(i))
 				}
 			}
@@ -166,16 +166,16 @@ func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, p
 			}
 		case evRetry:
 			d := e.a
-			s.retrying[d] = false
-			if !s.online[d] || s.missing[d] == 0 {
+			s.dev[d].retrying = false
+			if !s.dev[d].online || s.dev[d].missing == 0 {
 				break
 			}
-			if since := s.now - s.lastEnd[d]; since < stallTimeout*(1-1e-9) || !s.idle[d] {
+			if since := s.now - s.dev[d].lastEnd; since < stallTimeout*(1-1e-9) || !s.dev[d].idle {
 				s.armStall(d) // chunks are still arriving: not stalled
 				break
 			}
 			s.forgetWants(d)
-			if s.waiting[d] {
+			if s.dev[d].waiting {
 				s.askSeed(d)
 			}
 		case evSample:
@@ -204,7 +204,7 @@ func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, p
 }
 
 func (s *state) maybeInstallOrFetch(d int32) {
-	if s.missing[d] == 0 {
+	if s.dev[d].missing == 0 {
 		if s.doneAt[d] < 0 {
 			s.doneAt[d] = s.now
 		}
@@ -228,7 +228,7 @@ func (s *state) churnDelay(d int32) float64 {
 	p := s.sc.Churn.OfflineShare
 	off := s.sc.Churn.MeanOffline.Seconds()
 	mean := off * (1 - p) / p // online time keeps the offline share at p
-	if !s.online[d] {
+	if !s.dev[d].online {
 		mean = off
 	}
 	return s.rng.ExpFloat64() * mean
@@ -237,16 +237,16 @@ func (s *state) churnDelay(d int32) float64 {
 // toggle takes device d offline (its transfers end; what it holds stays
 // on disk) or brings it back (it catches up on the manifest and resumes).
 func (s *state) toggle(d int32) {
-	base := int(s.site[d]) * s.nChunks
-	if s.online[d] {
-		s.online[d] = false
-		if id := s.downFlow[d]; id >= 0 {
+	base := int(s.dev[d].site) * s.nChunks
+	if s.dev[d].online {
+		s.dev[d].online = false
+		if id := s.dev[d].downFlow; id >= 0 {
 			src := s.flows[id].src
 			s.abort(id)
 			if src == s.seedIdx {
 				s.seedNext()
 			} else {
-				s.serveWaiting(s.site[src], src)
+				s.serveWaiting(s.dev[src].site, src)
 			}
 		}
 		// Its uploads end too: their receivers look elsewhere.
@@ -256,7 +256,7 @@ func (s *state) toggle(d int32) {
 		}
 		// Uploads still in their round trip hold a slot but no group
 		// place: look for them only when there are some.
-		if int(s.upUsed[d]) > len(s.groups[d].flows) {
+		if int(s.dev[d].upUsed) > len(s.groups[d].flows) {
 			for id := range s.flows {
 				f := &s.flows[id]
 				if f.live && !f.active && f.src == d {
@@ -265,7 +265,7 @@ func (s *state) toggle(d int32) {
 			}
 		}
 		for _, v := range victims {
-			if id := s.downFlow[v]; id >= 0 {
+			if id := s.dev[v].downFlow; id >= 0 {
 				s.abort(id)
 			}
 		}
@@ -277,27 +277,27 @@ func (s *state) toggle(d int32) {
 		for _, v := range victims {
 			s.tryFetch(v)
 		}
-		s.wakeSite(s.site[d])
+		s.wakeSite(s.dev[d].site)
 		return
 	}
-	s.online[d] = true
+	s.dev[d].online = true
 	for c := range s.nChunks {
 		if s.has(d, int32(c)) {
 			s.siteCount[base+c]++
 		}
 	}
 	if s.now >= s.announce[d] {
-		s.announced[d] = true // caught up from a peer on reconnect
+		s.dev[d].announced = true // caught up from a peer on reconnect
 	}
 	s.maybeInstallOrFetch(d)
-	s.serveWaiting(s.site[d], d)
+	s.serveWaiting(s.dev[d].site, d)
 }
 
 // wakeSite makes the waiting devices of a site look for sources again.
 func (s *state) wakeSite(si int32) {
 	list := append([]int32(nil), s.siteWait[si]...)
 	for _, w := range list {
-		if s.waiting[w] && s.idle[w] {
+		if s.dev[w].waiting && s.dev[w].idle {
 			s.tryFetch(w)
 		}
 	}
@@ -308,7 +308,7 @@ func (s *state) partition(si int32, cut bool) {
 	s.partitioned[si] = cut
 	if cut {
 		for _, d := range s.sites[si] {
-			if id := s.downFlow[d]; id >= 0 && s.flows[id].src == s.seedIdx {
+			if id := s.dev[d].downFlow; id >= 0 && s.flows[id].src == s.seedIdx {
 				s.abort(id)
 				s.tryFetch(d) // a LAN peer may help
 			}
@@ -317,7 +317,7 @@ func (s *state) partition(si int32, cut bool) {
 		return
 	}
 	for _, d := range s.sites[si] {
-		if s.idle[d] {
+		if s.dev[d].idle {
 			s.tryFetch(d)
 		}
 	}
