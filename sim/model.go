@@ -33,7 +33,7 @@ type state struct {
 
 	// Devices (honest first, then malicious): the fields every event
 	// touches in one struct (one cache line), the rest in arrays.
-	dev []device
+	dev       []device
 	have      []uint64 // words bits per device
 	announce  []float64
 	granted   []uint64 // chunks the seed granted d (bits, like have)
