@@ -57,7 +57,7 @@ func startRuntime(ctx context.Context, c runtimeConfig) (*runtime, error) {
 		r.Close()
 		return nil, err
 	}
-	r.ex = exchange.New(ctx, exchange.Config{Host: h, Blockstore: r.store.Blockstore(), IsLAN: h.IsLAN, Cap: c.Cap, OncePerSite: c.OncePerSite})
+	r.ex = exchange.New(ctx, exchange.Config{Host: h, Blockstore: r.store.Blockstore(), IsLAN: h.IsLAN, Cap: c.Cap, OncePerSite: c.OncePerSite, Logger: c.Logger})
 	if err := h.Start(); err != nil {
 		r.Close()
 		return nil, err

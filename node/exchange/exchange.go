@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,8 @@ type Config struct {
 	// SiteOf names a peer's site (default: SiteOf(Host)).
 	OncePerSite time.Duration
 	SiteOf      func(peer.ID) string
+	// Logger receives stalled fetches; nil discards.
+	Logger *slog.Logger
 }
 
 // Traffic is what the exchange received, by source, and what it served.
@@ -55,6 +58,7 @@ type Exchange struct {
 	svc   blockservice.BlockService
 	isLAN func(peer.ID) bool
 	stall time.Duration
+	log   *slog.Logger
 
 	mu    sync.RWMutex
 	seeds map[peer.ID]bool
@@ -73,7 +77,10 @@ func New(ctx context.Context, cfg Config) *Exchange {
 	if cfg.StallTimeout == 0 {
 		cfg.StallTimeout = policy.StallTimeout
 	}
-	e := &Exchange{isLAN: cfg.IsLAN, seeds: map[peer.ID]bool{}, stall: cfg.StallTimeout}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	e := &Exchange{isLAN: cfg.IsLAN, seeds: map[peer.ID]bool{}, stall: cfg.StallTimeout, log: cfg.Logger}
 	e.SetSeeds(cfg.Seeds)
 	opts := []bitswap.Option{
 		bitswap.WithTracer(tracer{e}),
@@ -105,7 +112,7 @@ func (e *Exchange) SetSeeds(ids []peer.ID) {
 // that comes from the network; a fetch that stalls is asked again (see
 // stallSource). It has content.BlockSource's signature.
 func (e *Exchange) GetBlocks(ctx context.Context, cids []cid.Cid) <-chan blocks.Block {
-	return stallSource{src: sessionSource{e.svc}, stall: e.stall}.GetBlocks(ctx, cids)
+	return stallSource{src: sessionSource{e.svc}, stall: e.stall, log: e.log}.GetBlocks(ctx, cids)
 }
 
 // sessionSource makes each request a new bitswap session, which asks every
