@@ -39,6 +39,7 @@ netdeps:
 # network namespaces (node/netlab) and skip, saying why, unless root.
 # They are benchmarks, not tests: make test never runs them.
 bench:
+	@if [ "$$(id -u)" != 0 ]; then echo "bench: not root: the network-namespace benchmarks of cmd/meshota (transfer, fleet, agent memory, delta) skip; run as root for them"; fi
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 15m $(PKGS)
 
 # Runs every fuzz target of every package for FUZZTIME each.
