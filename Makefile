@@ -36,9 +36,14 @@ netdeps:
 	    echo "warning: could not install nftables; loss tests will fail"; \
 	fi
 
-# Benchmarks print ratios against baselines measured in the same run.
-# BENCH_QUICK=1 uses smaller inputs for a fast check.
+# Benchmarks print ratios against baselines measured in the same run
+# (docs/PERFORMANCE.md lists every figure, its target and how it was
+# measured). BENCH_QUICK=1 uses smaller inputs for a fast check. Packages
+# run one after another; the real-binary benchmarks of cmd/meshota build
+# network namespaces (node/netlab) and skip, saying why, unless root.
+# They are benchmarks, not tests: make test never runs them.
 bench:
+	@if [ "$$(id -u)" != 0 ]; then echo "bench: not root: the network-namespace benchmarks of cmd/meshota (transfer, fleet, agent memory, delta) skip; run as root for them"; fi
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 15m $(PKGS)
 
 # Runs every fuzz target of every package for FUZZTIME each.

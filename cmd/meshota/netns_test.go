@@ -21,7 +21,7 @@ import (
 // binary in network namespaces (node/netlab), with the publisher's files on
 // the shared filesystem.
 type siteLab struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	lab     *netlab.Lab
 	bin     string
@@ -42,29 +42,48 @@ type labDevice struct {
 }
 
 func newSiteLab(t *testing.T, sites, perSite int, link netlab.Rate) *siteLab {
+	return newLab(t, labConfig{sites: sites, perSite: perSite, siteLink: link, deviceUp: 100 * netlab.Mbit, deviceDown: 100 * netlab.Mbit})
+}
+
+// labConfig shapes a siteLab; a zero rate leaves that link unshaped.
+type labConfig struct {
+	sites, perSite       int
+	siteLink             netlab.Rate // each site's WAN link, both ways
+	deviceUp, deviceDown netlab.Rate // each device's LAN link
+	seedUp               netlab.Rate // the seed's link to the WAN
+	timeout              time.Duration
+}
+
+func newLab(t testing.TB, c labConfig) *siteLab {
 	if testing.Short() {
 		t.Skip("network namespaces and real processes")
 	}
 	l := &siteLab{t: t, lab: netlab.New(t), bin: buildBinary(t), dir: t.TempDir()}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	if c.timeout == 0 {
+		c.timeout = 4 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	t.Cleanup(cancel)
 	l.ctx = ctx
+	if keep := os.Getenv("MESHOTA_LAB_LOGS"); keep != "" { // a directory for the processes' logs
+		t.Cleanup(func() { exec.Command("sh", "-c", "cp "+l.dir+"/*.log "+keep).Run() })
+	}
 	l.pub = filepath.Join(l.dir, "pub")
 	l.root = filepath.Join(l.pub, "roots", "0001.root")
 	l.run(nil, "init", "--dir", l.pub)
 	var err error
-	if l.seed, err = l.lab.AddHost(nil, netlab.HostOptions{}); err != nil {
+	if l.seed, err = l.lab.AddHost(nil, netlab.HostOptions{Up: c.seedUp}); err != nil {
 		t.Fatal(err)
 	}
-	for si := range sites {
-		s, err := l.lab.AddSite(netlab.SiteOptions{Uplink: link, Downlink: link})
+	for si := range c.sites {
+		s, err := l.lab.AddSite(netlab.SiteOptions{Uplink: c.siteLink, Downlink: c.siteLink})
 		if err != nil {
 			t.Fatal(err)
 		}
 		l.sites = append(l.sites, s)
 		var ds []labDevice
-		for i := range perSite {
-			h, err := l.lab.AddHost(s, netlab.HostOptions{Up: 100 * netlab.Mbit, Down: 100 * netlab.Mbit})
+		for i := range c.perSite {
+			h, err := l.lab.AddHost(s, netlab.HostOptions{Up: c.deviceUp, Down: c.deviceDown})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -145,9 +164,10 @@ func (l *siteLab) startDevice(si, i int) {
 		"--install-dir", filepath.Join(d.dir, "app"), "--listen", "/ip4/"+d.h.IP()+"/tcp/4001", "--bootstrap", l.boot)
 }
 
-// push publishes src as version through the seed's admin API.
-func (l *siteLab) push(version, src string) {
-	l.run(l.seed, "publish", "--dir", l.pub, "--channel", "stable", "--version", version, src,
+// push publishes src as version through the seed's admin API and returns
+// the publish command's output.
+func (l *siteLab) push(version, src string) string {
+	return l.run(l.seed, "publish", "--dir", l.pub, "--channel", "stable", "--version", version, src,
 		"--seed", "127.0.0.1:7070", "--token-file", filepath.Join(l.seedDir, "admin.token"))
 }
 

@@ -42,9 +42,10 @@ type Config struct {
 	// SiteOf names a peer's site (default: SiteOf(Host)).
 	OncePerSite time.Duration
 	SiteOf      func(peer.ID) string
-	// Logger, at debug level, gets a line for every block received from
-	// the network ("block received", with its CID and sender): the record
-	// that shows what a node fetched, for instance after a restart.
+	// Logger gets stalled fetches (info) and, at debug level, a line for
+	// every block received from the network ("block received", with its
+	// CID and sender): the record of what a node fetched, for instance
+	// after a restart. nil discards.
 	Logger *slog.Logger
 }
 
@@ -114,7 +115,7 @@ func (e *Exchange) SetSeeds(ids []peer.ID) {
 // that comes from the network; a fetch that stalls is asked again (see
 // stallSource). It has content.BlockSource's signature.
 func (e *Exchange) GetBlocks(ctx context.Context, cids []cid.Cid) <-chan blocks.Block {
-	return stallSource{src: sessionSource{e.svc}, stall: e.stall}.GetBlocks(ctx, cids)
+	return stallSource{src: sessionSource{e.svc}, stall: e.stall, log: e.log}.GetBlocks(ctx, cids)
 }
 
 // sessionSource makes each request a new bitswap session, which asks every

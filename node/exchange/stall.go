@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	blocks "github.com/ipfs/go-block-format"
@@ -21,6 +22,7 @@ import (
 type stallSource struct {
 	src   source
 	stall time.Duration
+	log   *slog.Logger // nil discards
 }
 
 type source interface {
@@ -63,6 +65,9 @@ func (s stallSource) GetBlocks(ctx context.Context, cids []cid.Cid) <-chan block
 					}
 					timer.Reset(s.stall)
 				case <-timer.C:
+					if s.log != nil {
+						s.log.Info("block fetch stalled; asking every peer again", "missing", len(missing), "of", len(cids), "stall", s.stall)
+					}
 					break recv // stalled: ask again
 				}
 			}
