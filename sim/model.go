@@ -249,8 +249,8 @@ func (s *state) firstWanted(d, src int32, skipLAN bool, from int32) int32 {
 // lacksFrom tells whether honest peer p holds a chunk d lacks.
 func (s *state) lacksFrom(d, p int32) bool {
 	switch {
-	case s.dev[p].missing == 0:
-		return s.dev[d].missing > 0
+	case s.dev[p].missing < s.dev[d].missing:
+		return true // p holds more chunks than d, so one d lacks
 	case int(s.dev[p].missing) == s.nChunks:
 		return false
 	}
