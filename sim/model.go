@@ -514,6 +514,10 @@ func (s *state) finish(id int32) {
 		s.seedActive--
 		s.bytesSeed += f.size
 		s.bySeed[d] += f.size
+		if s.grants != nil {
+			// As node/exchange's tracer: d's grants last while it is served.
+			s.grants.Served(d, time.Unix(0, 0).Add(time.Duration(s.now*1e9)))
+		}
 	case s.malicious(src):
 		s.dev[src].upUsed--
 		s.bytesWasted += f.size

@@ -62,6 +62,7 @@ type Exchange struct {
 	isLAN func(peer.ID) bool
 	stall time.Duration
 	log   *slog.Logger
+	site  *siteFilter // nil unless the node sends each block once per site
 
 	mu    sync.RWMutex
 	seeds map[peer.ID]bool
@@ -93,7 +94,8 @@ func New(ctx context.Context, cfg Config) *Exchange {
 		if cfg.SiteOf == nil {
 			cfg.SiteOf = SiteOf(cfg.Host)
 		}
-		opts = append(opts, bitswap.WithPeerBlockRequestFilter(newSiteFilter(cfg.OncePerSite, cfg.SiteOf).allow))
+		e.site = newSiteFilter(cfg.OncePerSite, cfg.SiteOf)
+		opts = append(opts, bitswap.WithPeerBlockRequestFilter(e.site.allow))
 	}
 	e.bs = bitswap.New(ctx, bsnet.NewFromIpfsHost(newLimitedHost(cfg.Host, cfg.Cap)), nil, cfg.Blockstore, opts...)
 	e.svc = blockservice.New(cfg.Blockstore, e.bs)
@@ -164,10 +166,13 @@ func (t tracer) MessageReceived(p peer.ID, m bsmsg.BitSwapMessage) {
 	}
 }
 
-func (t tracer) MessageSent(_ peer.ID, m bsmsg.BitSwapMessage) {
+func (t tracer) MessageSent(p peer.ID, m bsmsg.BitSwapMessage) {
 	var n uint64
 	for _, b := range m.Blocks() {
 		n += uint64(len(b.RawData()))
 	}
 	t.e.served.Add(n)
+	if n > 0 && t.e.site != nil {
+		t.e.site.served(p)
+	}
 }

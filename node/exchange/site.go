@@ -27,6 +27,14 @@ func newSiteFilter(window time.Duration, siteOf func(peer.ID) string) *siteFilte
 	return &siteFilter{siteOf: siteOf, now: time.Now, grants: policy.NewSiteGrants[string, string, peer.ID](window)}
 }
 
+// served is told of every block message sent to p (bitswap's tracer):
+// p's grants last while it is being served.
+func (f *siteFilter) served(p peer.ID) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.grants.Served(p, f.now())
+}
+
 // allow is bitswap's PeerBlockRequestFilter.
 func (f *siteFilter) allow(p peer.ID, c cid.Cid) bool {
 	site := f.siteOf(p)

@@ -15,6 +15,10 @@ import "time"
 type SiteGrants[S, B, P comparable] struct {
 	window  time.Duration
 	granted map[siteBlock[S, B]]grant[P]
+	// served is when each peer was last sent a block: a grant lasts while
+	// its peer is still being served, however slowly (a saturated seed
+	// can take longer than the window to send a peer what it was granted).
+	served  map[P]time.Time
 	inserts int // since the last sweep
 	kept    int // grants left by the last sweep
 }
@@ -31,7 +35,7 @@ type grant[P comparable] struct {
 
 // NewSiteGrants returns an empty rule with the given window.
 func NewSiteGrants[S, B, P comparable](window time.Duration) *SiteGrants[S, B, P] {
-	return &SiteGrants[S, B, P]{window: window, granted: map[siteBlock[S, B]]grant[P]{}}
+	return &SiteGrants[S, B, P]{window: window, granted: map[siteBlock[S, B]]grant[P]{}, served: map[P]time.Time{}}
 }
 
 // Allow tells whether peer p of site may have block b at now, and records
@@ -39,7 +43,7 @@ func NewSiteGrants[S, B, P comparable](window time.Duration) *SiteGrants[S, B, P
 // (bitswap asks want-have, then want-block).
 func (g *SiteGrants[S, B, P]) Allow(site S, b B, p P, now time.Time) bool {
 	key := siteBlock[S, B]{site, b}
-	if old, ok := g.granted[key]; ok && old.peer != p && now.Sub(old.at) < g.window {
+	if old, ok := g.granted[key]; ok && old.peer != p && g.live(old, now) {
 		return false
 	}
 	g.granted[key] = grant[P]{p, now}
@@ -48,13 +52,36 @@ func (g *SiteGrants[S, B, P]) Allow(site S, b B, p P, now time.Time) bool {
 	// at O(1) amortised cost per request.
 	if g.inserts++; g.inserts >= max(4096, g.kept) {
 		for k, old := range g.granted {
-			if now.Sub(old.at) >= g.window {
+			if !g.live(old, now) {
 				delete(g.granted, k)
+			}
+		}
+		for p, at := range g.served {
+			if now.Sub(at) >= g.window {
+				delete(g.served, p)
 			}
 		}
 		g.inserts, g.kept = 0, len(g.granted)
 	}
 	return true
+}
+
+// Served records that peer p was sent a block at now: its grants stay
+// live for a window from now.
+func (g *SiteGrants[S, B, P]) Served(p P, now time.Time) {
+	if _, ok := g.served[p]; ok || len(g.served) < len(g.granted)+4096 {
+		g.served[p] = now
+	}
+}
+
+// live tells whether a grant still holds at now: within the window of
+// the grant, or of the last block sent to its peer.
+func (g *SiteGrants[S, B, P]) live(old grant[P], now time.Time) bool {
+	last := old.at
+	if at, ok := g.served[old.peer]; ok && at.After(last) {
+		last = at
+	}
+	return now.Sub(last) < g.window
 }
 
 // Len is the number of grants held (live or not yet swept).

@@ -42,3 +42,24 @@ func TestSiteGrantsMemoryIsBounded(t *testing.T) {
 		t.Fatalf("%d grants held for about 1000 live ones", peak)
 	}
 }
+
+func TestSiteGrantsLastWhileTheirPeerIsServed(t *testing.T) {
+	g := NewSiteGrants[string, string, string](30 * time.Second)
+	t0 := time.Unix(1000, 0)
+	if !g.Allow("A", "x", "a1", t0) {
+		t.Fatal("first grant refused")
+	}
+	// a1 is sent a block every 20 s: slower than the window, but served.
+	for k := 1; k <= 5; k++ {
+		now := t0.Add(time.Duration(k) * 20 * time.Second)
+		g.Served("a1", now)
+		if g.Allow("A", "x", "a2", now.Add(time.Second)) {
+			t.Fatalf("at %v the grant to a1, still being served, went to a2", now.Sub(t0))
+		}
+	}
+	// a1 stops being served: a window later its grant lapses.
+	later := t0.Add(100*time.Second + 31*time.Second)
+	if !g.Allow("A", "x", "a2", later) {
+		t.Fatal("a grant outlived its peer's last block by more than the window")
+	}
+}
