@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,7 +13,7 @@ import (
 )
 
 func init() {
-	register(&command{
+	c := &command{
 		Name:    "sim",
 		Summary: "simulate a rollout to a large fleet (mesh vs a central server)",
 		Usage: `Usage: meshota sim [flags] [SCENARIO]
@@ -24,21 +23,14 @@ meshota's mesh with a central server. SCENARIO is a scenario file (TOML,
 see docs/SIMULATOR.md) or the name of a shipped example; without one a
 default 1,000-device fleet runs in seconds.
 
-Flags:
-  --seed N         random seed of the first run (default 1)
-  --runs K         repeat with K seeds and report means with 95% confidence intervals
-  --set KEY=V1,V2  override a scenario key; several values sweep, several
-                   --set flags run the cross product (e.g. --set sites.uplink=2Mbit,10Mbit)
-  --out DIR        write summary.json, timeseries.csv, devices.csv and plots (SVG, PNG)
-  --list           list the shipped example scenarios
-
 Examples:
   meshota sim
   meshota sim retail --runs 5 --out results/retail
   meshota sim office --set fleet.devices=20,200,2000 --set strategy=mesh
   meshota sim my-fleet.toml --seed 7`,
-		Run: runSim,
-	})
+	}
+	c.Run = func(ctx context.Context, e *env, args []string) error { return runSim(ctx, c, e, args) }
+	register(c)
 }
 
 // setFlags collects repeated --set flags.
@@ -47,17 +39,16 @@ type setFlags []string
 func (s *setFlags) String() string     { return strings.Join(*s, " ") }
 func (s *setFlags) Set(v string) error { *s = append(*s, v); return nil }
 
-func runSim(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	seed := fs.Uint64("seed", 1, "")
-	runs := fs.Int("runs", 1, "")
-	out := fs.String("out", "", "")
-	list := fs.Bool("list", false, "")
+func runSim(ctx context.Context, c *command, e *env, args []string) error {
+	fs := newFlagSet(c, e)
+	seed := fs.Uint64("seed", 1, "random seed of the first run")
+	runs := fs.Int("runs", 1, "repeat with this many seeds and report means with 95% confidence intervals")
+	out := fs.String("out", "", "write summary.json, timeseries.csv, devices.csv and plots (SVG, PNG) into this directory")
+	list := fs.Bool("list", false, "list the shipped example scenarios")
 	var sets setFlags
-	fs.Var(&sets, "set", "")
-	if err := fs.Parse(interleave(args, fs)); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	fs.Var(&sets, "set", "override a scenario key, KEY=V1,V2: several values sweep, several --set run the cross product (e.g. sites.uplink=2Mbit,10Mbit)")
+	if err := parseArgs(fs, args); err != nil {
+		return err
 	}
 	if *list {
 		for _, name := range sim.Examples() {
@@ -116,31 +107,6 @@ func runSim(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.Stdout, "results in %s\n", *out)
 	}
 	return nil
-}
-
-// interleave lets flags follow the positional scenario argument.
-func interleave(args []string, fs *flag.FlagSet) []string {
-	var flags, pos []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if !strings.HasPrefix(a, "-") {
-			pos = append(pos, a)
-			continue
-		}
-		flags = append(flags, a)
-		name := strings.TrimLeft(a, "-")
-		if strings.Contains(name, "=") {
-			continue
-		}
-		if f := fs.Lookup(name); f != nil && i+1 < len(args) {
-			if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
-				continue
-			}
-			flags = append(flags, args[i+1])
-			i++
-		}
-	}
-	return append(flags, pos...)
 }
 
 // simProgress draws one bar per simulation on a terminal, and nothing
