@@ -70,7 +70,7 @@ type state struct {
 	stalls    []event // stall checks, in time order
 	stallHead int
 
-	stageShare float64
+	stageBP uint32 // the current rollout stage, in basis points
 
 	// Totals.
 	bytesSeed, bytesPeers, bytesWasted float64
@@ -198,6 +198,11 @@ func newState(sc *Scenario, strategy string, seed uint64) (*state, error) {
 		}
 	}
 	return s, nil
+}
+
+// basisPoints converts a rollout share (0..1) as manifests carry it.
+func basisPoints(share float64) uint32 {
+	return uint32(math.Round(share * policy.MaxBasisPoints))
 }
 
 // DeviceID names simulated device i; rollout buckets are computed from it
@@ -558,7 +563,7 @@ func (s *state) gain(d, c int32) {
 }
 
 func (s *state) maybeInstall(d int32) {
-	if s.installAt[d] < 0 && s.dev[d].missing == 0 && s.bucket[d] < uint32(s.stageShare*policy.MaxBasisPoints+0.5) && !s.malicious(d) {
+	if s.installAt[d] < 0 && s.dev[d].missing == 0 && policy.BucketInRollout(s.bucket[d], s.stageBP) && !s.malicious(d) {
 		s.installAt[d] = s.now
 		s.installed++
 	}

@@ -77,23 +77,13 @@ func WriteTable(w io.Writer, vs []*Variant) {
 }
 
 func meanCI(xs []float64, format func(float64) string) string {
-	n := float64(len(xs))
-	mean := 0.0
-	for _, x := range xs {
-		mean += x
-	}
-	mean /= n
-	if math.IsNaN(mean) {
+	mean, ci := meanCI95(xs)
+	switch {
+	case math.IsNaN(mean):
 		return "never"
-	}
-	if len(xs) < 2 {
+	case math.IsNaN(ci):
 		return format(mean)
 	}
-	ss := 0.0
-	for _, x := range xs {
-		ss += (x - mean) * (x - mean)
-	}
-	ci := tQuantile975(len(xs)-1) * math.Sqrt(ss/(n-1)) / math.Sqrt(n)
 	return format(mean) + " ±" + format(ci)
 }
 

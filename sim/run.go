@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"time"
+
+	"github.com/meshota/meshota/node/policy"
 )
 
 // Sample is one row of the time series.
@@ -54,7 +56,7 @@ func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, p
 	final := sc.Rollout[len(sc.Rollout)-1].Share
 	wantInstalled := 0
 	for i := range s.n {
-		if s.bucket[i] < uint32(final*10000+0.5) {
+		if policy.BucketInRollout(s.bucket[i], basisPoints(final)) {
 			s.eligible[i] = true
 			wantInstalled++
 		}
@@ -150,7 +152,7 @@ func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, p
 				s.maybeInstallOrFetch(d)
 			}
 		case evStage:
-			s.stageShare = sc.Rollout[e.a].Share
+			s.stageBP = basisPoints(sc.Rollout[e.a].Share)
 			for i := range s.n {
 				if s.dev[i].announced {
 					s.maybeInstall(int32(i))

@@ -206,22 +206,12 @@ func splitValues(s string) []string {
 
 func aggregate(runs []Run) Aggregate {
 	stat := func(get func(Summary) float64) Stat {
-		n := float64(len(runs))
-		mean := 0.0
-		for _, r := range runs {
-			mean += get(r.Summary)
+		xs := make([]float64, len(runs))
+		for i, r := range runs {
+			xs[i] = get(r.Summary)
 		}
-		mean /= n
-		if len(runs) < 2 {
-			return Stat{Mean: Num(mean), CI95: Num(math.NaN())}
-		}
-		ss := 0.0
-		for _, r := range runs {
-			d := get(r.Summary) - mean
-			ss += d * d
-		}
-		sd := math.Sqrt(ss / (n - 1))
-		return Stat{Mean: Num(mean), CI95: Num(tQuantile975(len(runs)-1) * sd / math.Sqrt(n))}
+		mean, ci := meanCI95(xs)
+		return Stat{Mean: Num(mean), CI95: Num(ci)}
 	}
 	primary := func(s Summary) *StrategySummary {
 		if s.Mesh != nil {
@@ -240,6 +230,24 @@ func aggregate(runs []Run) Aggregate {
 		CentralP100:  stat(func(s Summary) float64 { return float64(s.Central.Completion.P100) }),
 		CentralVsMax: stat(func(s Summary) float64 { return float64(s.CentralVsAnalytic) }),
 	}
+}
+
+// meanCI95 is the mean of xs and the half-width of its 95% confidence
+// interval (Student's t); NaN for the interval with fewer than two.
+func meanCI95(xs []float64) (mean, ci float64) {
+	n := float64(len(xs))
+	for _, x := range xs {
+		mean += x
+	}
+	mean /= n
+	if len(xs) < 2 {
+		return mean, math.NaN()
+	}
+	ss := 0.0
+	for _, x := range xs {
+		ss += (x - mean) * (x - mean)
+	}
+	return mean, tQuantile975(len(xs)-1) * math.Sqrt(ss/(n-1)) / math.Sqrt(n)
 }
 
 // tQuantile975 is Student's t 97.5% quantile for df degrees of freedom.

@@ -1,6 +1,9 @@
 package sim
 
-import "math"
+import (
+	"container/heap"
+	"math"
+)
 
 // seedGroup holds the seed's flows. They share the seed's uplink (u_s)
 // and, per site, the site's downlink (D); every flow also has the same
@@ -166,7 +169,7 @@ func (g *seedGroup) express(si int32, now, v float64) {
 	for _, id := range st.flows {
 		minTag = min(minTag, g.s.flows[id].tag)
 	}
-	if g.heapA.len()+g.heapB.len() > 4*len(g.sites)+2048 {
+	if len(g.heapA)+len(g.heapB) > 4*len(g.sites)+2048 {
 		g.compact()
 	}
 	if st.limited {
@@ -230,7 +233,7 @@ func (g *seedGroup) unbucket(si int32, k int) {
 
 // topB and topA drop stale entries and return the heaps' valid tops.
 func (g *seedGroup) topB() (siteEntry, bool) {
-	for g.heapB.len() > 0 {
+	for len(g.heapB) > 0 {
 		e := g.heapB.top()
 		if st := &g.sites[e.site]; e.ver == st.ver && st.limited {
 			return e, true
@@ -244,7 +247,7 @@ func (g *seedGroup) topA() (siteEntry, bool) {
 	if math.IsInf(g.lambda, 1) {
 		return siteEntry{}, false
 	}
-	for g.heapA.len() > 0 {
+	for len(g.heapA) > 0 {
 		e := g.heapA.top()
 		if st := &g.sites[e.site]; e.ver == st.ver && !st.limited {
 			// As a time: when V_λ reaches the key.
@@ -316,20 +319,18 @@ func (g *seedGroup) due(now float64, out []int32) []int32 {
 // compact drops stale heap entries once they outnumber the sites.
 func (g *seedGroup) compact() {
 	for _, h := range []*siteHeap{&g.heapA, &g.heapB} {
-		if h.len() < 2*len(g.sites)+1024 {
+		if len(*h) < 2*len(g.sites)+1024 {
 			continue
 		}
 		limited := h == &g.heapB
-		keep := h.h[:0]
-		for _, e := range h.h {
+		keep := (*h)[:0]
+		for _, e := range *h {
 			if st := &g.sites[e.site]; e.ver == st.ver && st.limited == limited {
 				keep = append(keep, e)
 			}
 		}
-		h.h = nil
-		for _, e := range keep {
-			h.push(e)
-		}
+		*h = keep
+		heap.Init(h)
 	}
 }
 
@@ -339,48 +340,27 @@ type siteEntry struct {
 	ver  uint32
 }
 
-// siteHeap is a min-heap of siteEntry by key, then site.
-type siteHeap struct{ h []siteEntry }
+// siteHeap is a min-heap of siteEntry by key, then site, for
+// container/heap (seed events are a few percent of all events, so the
+// standard heap's boxing costs nothing worth a hand-written one).
+type siteHeap []siteEntry
 
-func (q *siteHeap) less(i, j int) bool {
-	if q.h[i].key != q.h[j].key {
-		return q.h[i].key < q.h[j].key
+func (q siteHeap) Len() int { return len(q) }
+func (q siteHeap) Less(i, j int) bool {
+	if q[i].key != q[j].key {
+		return q[i].key < q[j].key
 	}
-	return q.h[i].site < q.h[j].site
+	return q[i].site < q[j].site
+}
+func (q siteHeap) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *siteHeap) Push(x any)   { *q = append(*q, x.(siteEntry)) }
+func (q *siteHeap) Pop() any {
+	old := *q
+	e := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return e
 }
 
-func (q *siteHeap) len() int       { return len(q.h) }
-func (q *siteHeap) top() siteEntry { return q.h[0] }
-func (q *siteHeap) push(e siteEntry) {
-	q.h = append(q.h, e)
-	for i := len(q.h) - 1; i > 0; {
-		p := (i - 1) / 2
-		if !q.less(i, p) {
-			break
-		}
-		q.h[i], q.h[p] = q.h[p], q.h[i]
-		i = p
-	}
-}
-
-func (q *siteHeap) pop() siteEntry {
-	top := q.h[0]
-	n := len(q.h) - 1
-	q.h[0] = q.h[n]
-	q.h = q.h[:n]
-	for i := 0; ; {
-		l, r, m := 2*i+1, 2*i+2, i
-		if l < n && q.less(l, m) {
-			m = l
-		}
-		if r < n && q.less(r, m) {
-			m = r
-		}
-		if m == i {
-			break
-		}
-		q.h[i], q.h[m] = q.h[m], q.h[i]
-		i = m
-	}
-	return top
-}
+func (q *siteHeap) push(e siteEntry) { heap.Push(q, e) }
+func (q *siteHeap) pop() siteEntry   { return heap.Pop(q).(siteEntry) }
+func (q siteHeap) top() siteEntry    { return q[0] }

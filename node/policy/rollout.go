@@ -25,5 +25,9 @@ func RolloutBucket(channel, deviceID string) uint32 {
 // InRollout tells whether a device is in a rollout of basisPoints
 // (0..10000) of the fleet. Raising basisPoints only ever adds devices.
 func InRollout(channel, deviceID string, basisPoints uint32) bool {
-	return RolloutBucket(channel, deviceID) < basisPoints
+	return BucketInRollout(RolloutBucket(channel, deviceID), basisPoints)
 }
+
+// BucketInRollout is InRollout for a bucket computed once (the simulator
+// keeps every device's bucket rather than hashing at each stage).
+func BucketInRollout(bucket, basisPoints uint32) bool { return bucket < basisPoints }
