@@ -18,15 +18,6 @@ type Bound struct {
 	Central float64
 }
 
-// LowerBound computes the bound for a scenario's fleet as drawn with seed 1.
-func LowerBound(sc *Scenario) Bound {
-	s, err := newState(sc, StrategyMesh, 1)
-	if err != nil {
-		return Bound{}
-	}
-	return s.bound()
-}
-
 func (s *state) bound() Bound {
 	sc := s.sc
 	us := float64(sc.Seed.Uplink)

@@ -38,7 +38,6 @@ type state struct {
 	announce  []float64
 	granted   []uint64 // chunks the seed granted d (bits, like have)
 	banned    [][]int32
-	doneAt    []float64 // all chunks held
 	installAt []float64 // -1 until installed
 	eligible  []bool
 	bucket    []uint32
@@ -164,7 +163,6 @@ func newState(sc *Scenario, strategy string, seed uint64) (*state, error) {
 	s.announce = make([]float64, total)
 	s.granted = make([]uint64, total*s.words)
 	s.banned = make([][]int32, total)
-	s.doneAt = make([]float64, total)
 	s.installAt = make([]float64, total)
 	s.eligible = make([]bool, total)
 	s.bucket = make([]uint32, total)
@@ -182,7 +180,7 @@ func newState(sc *Scenario, strategy string, seed uint64) (*state, error) {
 	prevEnd := int(math.Round(sc.Release.PreviousShare * float64(s.n)))
 	for i := range total {
 		d := int32(i)
-		s.dev[i].online, s.dev[i].idle, s.dev[i].downFlow, s.installAt[i], s.doneAt[i] = true, true, -1, -1, -1
+		s.dev[i].online, s.dev[i].idle, s.dev[i].downFlow, s.installAt[i] = true, true, -1, -1
 		if s.malicious(d) {
 			continue
 		}
@@ -557,7 +555,6 @@ func (s *state) finish(id int32) {
 func (s *state) gain(d, c int32) {
 	s.setHave(d, c)
 	if s.dev[d].missing == 0 {
-		s.doneAt[d] = s.now
 		s.maybeInstall(d)
 	}
 }

@@ -207,9 +207,6 @@ func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, p
 
 func (s *state) maybeInstallOrFetch(d int32) {
 	if s.dev[d].missing == 0 {
-		if s.doneAt[d] < 0 {
-			s.doneAt[d] = s.now
-		}
 		s.maybeInstall(d)
 		return
 	}

@@ -74,7 +74,7 @@ func Study(ctx context.Context, data []byte, o Options) ([]*Variant, error) {
 	}
 	var out []*Variant
 	for _, overrides := range combos {
-		sc, err := scenarioFrom(data, overrides)
+		sc, err := ParseScenario(data, overrides) // nil data: the default scenario
 		if err != nil {
 			return nil, err
 		}
@@ -108,16 +108,6 @@ func Study(ctx context.Context, data []byte, o Options) ([]*Variant, error) {
 		out = append(out, v)
 	}
 	return out, nil
-}
-
-func scenarioFrom(data []byte, overrides []string) (*Scenario, error) {
-	if data == nil {
-		if len(overrides) == 0 {
-			return DefaultScenario(), DefaultScenario().Validate()
-		}
-		data = []byte{}
-	}
-	return ParseScenario(data, overrides)
 }
 
 // simulateBoth runs the scenario's strategy and, for comparison, a

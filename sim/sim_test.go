@@ -159,7 +159,7 @@ func TestMaliciousPeersWasteAChunkEachThenAreAvoided(t *testing.T) {
 	// per malicious peer of its site.
 	s, _ := newState(sc, StrategyMesh, 3)
 	limit := 0.0
-	for si, members := range s.sites {
+	for _, members := range s.sites {
 		bad := 0
 		for _, d := range members {
 			if s.malicious(d) {
@@ -167,7 +167,6 @@ func TestMaliciousPeersWasteAChunkEachThenAreAvoided(t *testing.T) {
 			}
 		}
 		limit += float64(bad*(len(members)-bad)) * float64(sc.Release.Chunk)
-		_ = si
 	}
 	if r.BytesWasted > limit {
 		t.Errorf("%.0f corrupt bytes received, more than one chunk per device per malicious neighbour (%.0f)", r.BytesWasted, limit)
@@ -178,8 +177,6 @@ func TestPartitionedSitesFinishAfterHealing(t *testing.T) {
 	sc := small(t, "sites.size_dist=\"fixed\"", "sites.size=10")
 	sc.Partitions = []Partition{{Sites: 0.5, From: 0, To: Duration(60e9)}}
 	r := simulate(t, sc, StrategyMesh, 1)
-	s, _ := newState(sc, StrategyMesh, 1)
-	_ = s
 	late, early := 0, 0
 	for i, x := range r.Installed {
 		if x < 0 {
