@@ -41,7 +41,7 @@ func mirror(spec emulate.Spec) *sim.Scenario {
 
 func percentiles(xs []float64) [3]float64 {
 	slices.Sort(xs)
-	at := func(p float64) float64 { return xs[max(0, int(math.Ceil(p*float64(len(xs))))-1)] }
+	at := func(p float64) float64 { return sim.Percentile(xs, len(xs), p) }
 	return [3]float64{at(0.5), at(0.95), at(1)}
 }
 

@@ -73,16 +73,7 @@ func summarize(sc *Scenario, r *Result, b Bound) StrategySummary {
 		}
 	}
 	slices.Sort(times)
-	pct := func(p float64) Num {
-		k := int(math.Ceil(p*float64(eligible))) - 1
-		if k < 0 {
-			k = 0
-		}
-		if k >= len(times) {
-			return Num(math.NaN())
-		}
-		return Num(times[k])
-	}
+	pct := func(p float64) Num { return Num(Percentile(times, eligible, p)) }
 	F := float64(sc.Release.Size)
 	out := StrategySummary{
 		Strategy: r.Strategy, Eligible: eligible, Installed: len(times),
@@ -93,4 +84,14 @@ func summarize(sc *Scenario, r *Result, b Bound) StrategySummary {
 	}
 	out.VsBound = out.Completion.P100 / Num(b.Time)
 	return out
+}
+
+// Percentile is the time by which a share p of n devices had installed,
+// given the sorted install times of those that did; NaN when fewer did.
+func Percentile(sorted []float64, n int, p float64) float64 {
+	k := max(int(math.Ceil(p*float64(n)))-1, 0)
+	if k >= len(sorted) {
+		return math.NaN()
+	}
+	return sorted[k]
 }

@@ -5,6 +5,9 @@
 //
 //   - Rollout eligibility (InRollout, RolloutBucket), as specified in
 //     docs/PROTOCOL.md: used by node/agent and sim/.
-//   - LAN first (SiteGrants): a seed sends each block about once per site;
-//     used by node/exchange's request filter and by sim/'s seed.
+//   - LAN first (SiteGrants): a seed sends each block about once per site,
+//     a grant lasting while its peer is being served; used by
+//     node/exchange's request filter and tracer and by sim/'s seed.
+//   - StallTimeout: when a fetch asks every peer again; node/exchange's
+//     default and the simulator's re-ask rule.
 package policy

@@ -68,11 +68,9 @@ func (g *SiteGrants[S, B, P]) Allow(site S, b B, p P, now time.Time) bool {
 
 // Served records that peer p was sent a block at now: its grants stay
 // live for a window from now.
-func (g *SiteGrants[S, B, P]) Served(p P, now time.Time) {
-	if _, ok := g.served[p]; ok || len(g.served) < len(g.granted)+4096 {
-		g.served[p] = now
-	}
-}
+// Entries are per peer (bounded by the peers a seed serves) and are swept
+// with the grants.
+func (g *SiteGrants[S, B, P]) Served(p P, now time.Time) { g.served[p] = now }
 
 // live tells whether a grant still holds at now: within the window of
 // the grant, or of the last block sent to its peer.
