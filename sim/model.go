@@ -198,6 +198,11 @@ func newState(sc *Scenario, strategy string, seed uint64) (*state, error) {
 	return s, nil
 }
 
+// wallClock is the simulated time as the time.Time policy.SiteGrants takes.
+func (s *state) wallClock() time.Time {
+	return time.Unix(0, 0).Add(time.Duration(s.now * float64(time.Second)))
+}
+
 // basisPoints converts a rollout share (0..1) as manifests carry it.
 func basisPoints(share float64) uint32 {
 	return uint32(math.Round(share * policy.MaxBasisPoints))
@@ -365,7 +370,7 @@ func (s *state) seedServe(d int32) bool {
 	}
 	first := s.firstGranted(d)
 	if first < 0 {
-		at := time.Unix(0, 0).Add(time.Duration(s.now * 1e9))
+		at := s.wallClock()
 		site := s.dev[d].site
 		gw := s.granted[int(d)*s.words : (int(d)+1)*s.words]
 		for from := s.dev[d].wantEnd; first < 0; {
@@ -519,7 +524,7 @@ func (s *state) finish(id int32) {
 		s.bySeed[d] += f.size
 		if s.grants != nil {
 			// As node/exchange's tracer: d's grants last while it is served.
-			s.grants.Served(d, time.Unix(0, 0).Add(time.Duration(s.now*1e9)))
+			s.grants.Served(d, s.wallClock())
 		}
 	case s.malicious(src):
 		s.dev[src].upUsed--
