@@ -82,7 +82,19 @@ func TestSeedServes200Agents(t *testing.T) {
 	running := make([]*agent.Agent, agents)
 	runtimes := make([]*runtime, agents)
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		// Closing 200 hosts in one process once hung for minutes inside
+		// go-libp2p (AutoNAT closing its event-bus subscription while
+		// identify held the bus emitting to it): bound the wait so the
+		// figures above are not lost to a shutdown that is not under test.
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+			t.Log("some agents had not closed a minute after shutdown (go-libp2p event-bus close); leaving them to the process exit")
+		}
+	}()
 	defer cancel()
 	seedID, err := peer.AddrInfoFromString(seed.addrs[0])
 	if err != nil {
