@@ -3,6 +3,7 @@ package exchange
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,10 @@ type Config struct {
 	// before what is missing is asked again of every connected peer
 	// (default 10 s).
 	StallTimeout time.Duration
+	// QuickStall is the shortest wait before a fetch asks again for a
+	// block that a peer said it has but that did not come (default 1 s;
+	// negative disables). See stallSource.
+	QuickStall time.Duration
 	// Cap limits the exchange's bandwidth, for constrained links.
 	Cap Rate
 	// OncePerSite, when positive, makes this node (a seed) send each block
@@ -61,6 +66,8 @@ type Exchange struct {
 	svc   blockservice.BlockService
 	isLAN func(peer.ID) bool
 	stall time.Duration
+	quick time.Duration
+	haves *haveBoard
 	log   *slog.Logger
 	site  *siteFilter // nil unless the node sends each block once per site
 
@@ -68,6 +75,7 @@ type Exchange struct {
 	seeds map[peer.ID]bool
 
 	fromLAN, fromSeed, fromPeers, served atomic.Uint64
+	lastRead                             atomic.Int64 // unix ns of the last exchange bytes read
 }
 
 // New starts bitswap on the host, serving and storing into the blockstore.
@@ -84,7 +92,10 @@ func New(ctx context.Context, cfg Config) *Exchange {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	e := &Exchange{isLAN: cfg.IsLAN, seeds: map[peer.ID]bool{}, stall: cfg.StallTimeout, log: cfg.Logger}
+	if cfg.QuickStall == 0 {
+		cfg.QuickStall = time.Second
+	}
+	e := &Exchange{isLAN: cfg.IsLAN, seeds: map[peer.ID]bool{}, stall: cfg.StallTimeout, quick: cfg.QuickStall, haves: newHaveBoard(), log: cfg.Logger}
 	e.SetSeeds(cfg.Seeds)
 	opts := []bitswap.Option{
 		bitswap.WithTracer(tracer{e}),
@@ -97,7 +108,7 @@ func New(ctx context.Context, cfg Config) *Exchange {
 		e.site = newSiteFilter(cfg.OncePerSite, cfg.SiteOf)
 		opts = append(opts, bitswap.WithPeerBlockRequestFilter(e.site.allow))
 	}
-	e.bs = bitswap.New(ctx, bsnet.NewFromIpfsHost(newLimitedHost(cfg.Host, cfg.Cap)), nil, cfg.Blockstore, opts...)
+	e.bs = bitswap.New(ctx, bsnet.NewFromIpfsHost(newLimitedHost(cfg.Host, cfg.Cap, &e.lastRead)), nil, cfg.Blockstore, opts...)
 	e.svc = blockservice.New(cfg.Blockstore, e.bs)
 	return e
 }
@@ -117,7 +128,31 @@ func (e *Exchange) SetSeeds(ids []peer.ID) {
 // that comes from the network; a fetch that stalls is asked again (see
 // stallSource). It has content.BlockSource's signature.
 func (e *Exchange) GetBlocks(ctx context.Context, cids []cid.Cid) <-chan blocks.Block {
-	return stallSource{src: sessionSource{e.svc}, stall: e.stall, log: e.log}.GetBlocks(ctx, cids)
+	return stallSource{src: sessionSource{e.svc}, stall: e.stall, quick: e.quick, haves: e.haves, settle: e.settle, active: e.active, log: e.log}.GetBlocks(ctx, cids)
+}
+
+// active says when the exchange last read bytes from any peer.
+func (e *Exchange) active() time.Time { return time.Unix(0, e.lastRead.Load()) }
+
+// settle waits, at most a second, until none of cids is on bitswap's
+// wantlist any more (stallSource.settle says why). Another fetch of the
+// same block keeps it listed; then the second runs out and the re-ask goes
+// ahead anyway.
+func (e *Exchange) settle(ctx context.Context, cids []cid.Cid) {
+	deadline := time.Now().Add(time.Second)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		listed := false
+		for _, c := range e.bs.GetWantlist() {
+			if slices.Contains(cids, c) {
+				listed = true
+				break
+			}
+		}
+		if !listed {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // sessionSource makes each request a new bitswap session, which asks every
@@ -144,6 +179,12 @@ type tracer struct{ e *Exchange }
 func (t tracer) MessageReceived(p peer.ID, m bsmsg.BitSwapMessage) {
 	var n uint64
 	logged := t.e.log.Enabled(context.Background(), slog.LevelDebug)
+	if haves := m.Haves(); len(haves) > 0 {
+		now := time.Now()
+		for _, c := range haves {
+			t.e.haves.have(c, now)
+		}
+	}
 	for _, b := range m.Blocks() {
 		n += uint64(len(b.RawData()))
 		if logged {

@@ -2,6 +2,8 @@ package exchange
 
 import (
 	"context"
+	"sync/atomic"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -16,18 +18,18 @@ import (
 type Rate struct{ Up, Down int }
 
 // limitedHost hands bitswap's network layer streams whose reads and writes
-// draw from node-wide token buckets. Only the streams of the block
-// exchange pass through it; the transport itself is libp2p's own.
+// draw from node-wide token buckets, and notes when the exchange last read
+// any bytes (stallSource: a block on its way is not a stuck fetch). Only
+// the streams of the block exchange pass through it; the transport itself
+// is libp2p's own.
 type limitedHost struct {
 	host.Host
-	up, down *rate.Limiter
+	up, down *rate.Limiter // nil: no cap
+	lastRead *atomic.Int64 // unix nanoseconds
 }
 
-func newLimitedHost(h host.Host, r Rate) host.Host {
-	if r.Up <= 0 && r.Down <= 0 {
-		return h
-	}
-	return &limitedHost{Host: h, up: limiter(r.Up), down: limiter(r.Down)}
+func newLimitedHost(h host.Host, r Rate, lastRead *atomic.Int64) host.Host {
+	return &limitedHost{Host: h, up: limiter(r.Up), down: limiter(r.Down), lastRead: lastRead}
 }
 
 // limiter allows bytesPerSec with a burst of a tenth of a second (at least
@@ -44,26 +46,32 @@ func (h *limitedHost) NewStream(ctx context.Context, p peer.ID, pids ...protocol
 	if err != nil {
 		return nil, err
 	}
-	return &limitedStream{Stream: s, up: h.up, down: h.down}, nil
+	return &limitedStream{Stream: s, up: h.up, down: h.down, lastRead: h.lastRead}, nil
 }
 
 func (h *limitedHost) SetStreamHandler(pid protocol.ID, handler network.StreamHandler) {
 	h.Host.SetStreamHandler(pid, func(s network.Stream) {
-		handler(&limitedStream{Stream: s, up: h.up, down: h.down})
+		handler(&limitedStream{Stream: s, up: h.up, down: h.down, lastRead: h.lastRead})
 	})
 }
 
 type limitedStream struct {
 	network.Stream
 	up, down *rate.Limiter
+	lastRead *atomic.Int64
 }
 
 func (s *limitedStream) Read(p []byte) (int, error) {
 	if s.down == nil {
-		return s.Stream.Read(p)
+		n, err := s.Stream.Read(p)
+		if n > 0 {
+			s.lastRead.Store(time.Now().UnixNano())
+		}
+		return n, err
 	}
 	n, err := s.Stream.Read(p[:min(len(p), s.down.Burst())])
 	if n > 0 {
+		s.lastRead.Store(time.Now().UnixNano())
 		if werr := s.down.WaitN(context.Background(), n); werr != nil && err == nil {
 			err = werr
 		}
