@@ -30,7 +30,6 @@ type flow struct {
 type group struct {
 	flows []int32 // active flow ids
 	t     float64 // time the flows' left was last brought up to date
-	ver   uint32
 }
 
 const eps = 1e-6 // bytes: a flow with less left is complete
@@ -48,11 +47,10 @@ func (s *state) advance(g *group, now float64) {
 }
 
 // reschedule recomputes the rates of group gi and queues its next
-// completion; older queue entries of the group become stale.
+// completion in place of the group's previous one.
 func (s *state) reschedule(gi int32) {
 	g := &s.groups[gi]
 	s.fillDevice(g, float64(s.devUp))
-	g.ver++
 	next := math.Inf(1)
 	for _, id := range g.flows {
 		f := &s.flows[id]
@@ -60,9 +58,11 @@ func (s *state) reschedule(gi int32) {
 			next = min(next, g.t+max(f.left, 0)/f.rate)
 		}
 	}
-	if !math.IsInf(next, 1) {
-		s.q.push(event{t: next, kind: evGroup, a: gi, ver: g.ver})
+	if math.IsInf(next, 1) {
+		s.q.unset(gi)
+		return
 	}
+	s.q.set(event{t: next, kind: evGroup, a: gi})
 }
 
 // fillDevice is progressive filling on one resource, the uploader's link

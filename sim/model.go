@@ -169,6 +169,7 @@ func newState(sc *Scenario, strategy string, seed uint64) (*state, error) {
 	s.bySeed = make([]float64, total)
 	s.byPeers = make([]float64, total)
 	s.groups = make([]group, total+1)
+	s.q = newEventQueue(total + 1)
 	s.siteCount = make([]int32, nSites*s.nChunks)
 	s.siteWait = make([][]int32, nSites)
 	s.partitioned = make([]bool, nSites)

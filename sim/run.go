@@ -111,9 +111,6 @@ func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, p
 		switch e.kind {
 		case evGroup:
 			if e.a == s.seedIdx {
-				if e.ver != s.seed.ver {
-					continue
-				}
 				done = s.seed.due(s.now, done[:0])
 				for _, id := range done {
 					s.finish(id)
@@ -121,9 +118,6 @@ func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, p
 				continue
 			}
 			g := &s.groups[e.a]
-			if e.ver != g.ver {
-				continue // superseded by a later reschedule
-			}
 			s.advance(g, s.now)
 			done = done[:0]
 			for _, id := range g.flows {
@@ -370,7 +364,7 @@ func gossipHops(rng *rand.Rand, n, degree int) []int32 {
 func (s *state) next() event {
 	if s.stallHead < len(s.stalls) {
 		f := s.stalls[s.stallHead]
-		if s.q.len() == 0 || f.t < s.q.h[0].t || (f.t == s.q.h[0].t && f.seq < s.q.h[0].seq) {
+		if s.q.len() == 0 || f.before(&s.q.h[0]) {
 			s.stallHead++
 			if s.stallHead > 4096 && 2*s.stallHead > len(s.stalls) {
 				s.stalls = append(s.stalls[:0], s.stalls[s.stallHead:]...)
