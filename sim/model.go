@@ -48,6 +48,7 @@ type state struct {
 	sites       [][]int32 // members, honest and malicious
 	siteCount   []int32   // per site × chunk: online honest holders
 	siteWait    [][]int32
+	pairs       pairCounts
 	partitioned []bool
 
 	// Seed.
@@ -172,6 +173,7 @@ func newState(sc *Scenario, strategy string, seed uint64) (*state, error) {
 	s.q = newEventQueue(total + 1)
 	s.siteCount = make([]int32, nSites*s.nChunks)
 	s.siteWait = make([][]int32, nSites)
+	s.pairs = newPairCounts(s.sites, strategy == StrategyCentral)
 	s.partitioned = make([]bool, nSites)
 	s.seed = newSeedGroup(s, nSites)
 	if sc.Seed.OncePerSite > 0 {
@@ -214,6 +216,7 @@ func basisPoints(share float64) uint32 {
 func DeviceID(i int) string { return fmt.Sprintf("sim-device-%08d", i) }
 
 func (s *state) setHave(d, c int32) {
+	s.pairsGain(d, c)
 	s.have[int(d)*s.words+int(c>>6)] |= 1 << (c & 63)
 	s.dev[d].missing--
 	if s.dev[d].online {
@@ -255,8 +258,14 @@ func (s *state) firstWanted(d, src int32, skipLAN bool, from int32) int32 {
 	return -1
 }
 
-// lacksFrom tells whether honest peer p holds a chunk d lacks.
+// lacksFrom tells whether honest peer p, of d's site, holds a chunk d
+// lacks.
 func (s *state) lacksFrom(d, p int32) bool {
+	si := s.dev[d].site
+	if b := s.pairs.base[si]; b >= 0 {
+		k := int32(len(s.sites[si]))
+		return s.pairs.count[b+s.dev[d].sitePos*k+s.dev[p].sitePos] > 0
+	}
 	switch {
 	case s.dev[p].missing < s.dev[d].missing:
 		return true // p holds more chunks than d, so one d lacks
