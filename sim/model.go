@@ -48,7 +48,7 @@ type state struct {
 	sites       [][]int32 // members, honest and malicious
 	siteCount   []int32   // per site × chunk: online honest holders
 	siteWait    [][]int32
-	pairs       pairCounts
+	lan         lanOffers
 	partitioned []bool
 
 	// Seed.
@@ -173,9 +173,9 @@ func newState(sc *Scenario, strategy string, seed uint64) (*state, error) {
 	s.q = newEventQueue(total + 1)
 	s.siteCount = make([]int32, nSites*s.nChunks)
 	s.siteWait = make([][]int32, nSites)
-	s.pairs = newPairCounts(s.sites, strategy == StrategyCentral)
 	s.partitioned = make([]bool, nSites)
 	s.seed = newSeedGroup(s, nSites)
+	s.initOffers()
 	if sc.Seed.OncePerSite > 0 {
 		s.grants = policy.NewSiteGrants[int32, int32, int32](time.Duration(sc.Seed.OncePerSite))
 	}
@@ -216,8 +216,8 @@ func basisPoints(share float64) uint32 {
 func DeviceID(i int) string { return fmt.Sprintf("sim-device-%08d", i) }
 
 func (s *state) setHave(d, c int32) {
-	s.pairsGain(d, c)
 	s.have[int(d)*s.words+int(c>>6)] |= 1 << (c & 63)
+	s.gainOffers(d, c)
 	s.dev[d].missing--
 	if s.dev[d].online {
 		s.siteCount[int(s.dev[d].site)*s.nChunks+int(c)]++
@@ -258,14 +258,9 @@ func (s *state) firstWanted(d, src int32, skipLAN bool, from int32) int32 {
 	return -1
 }
 
-// lacksFrom tells whether honest peer p, of d's site, holds a chunk d
-// lacks.
+// lacksFrom tells whether honest peer p holds a chunk d lacks (for
+// sites too large for offers' counts).
 func (s *state) lacksFrom(d, p int32) bool {
-	si := s.dev[d].site
-	if b := s.pairs.base[si]; b >= 0 {
-		k := int32(len(s.sites[si]))
-		return s.pairs.count[b+s.dev[d].sitePos*k+s.dev[p].sitePos] > 0
-	}
 	switch {
 	case s.dev[p].missing < s.dev[d].missing:
 		return true // p holds more chunks than d, so one d lacks
@@ -308,28 +303,7 @@ func (s *state) tryFetch(d int32) {
 		s.askSeed(d)
 		return
 	}
-	members := s.sites[s.dev[d].site]
-	best, bestLoad := int32(-1), int32(math.MaxInt32)
-	// Start after d in the site list so that neighbours spread their
-	// requests over different peers.
-	off := int(s.dev[d].sitePos) + 1
-	for k := range members {
-		i := off + k
-		if i >= len(members) {
-			i -= len(members)
-		}
-		p := members[i]
-		if s.dev[p].upUsed >= bestLoad || !s.canServe(p, d) {
-			continue
-		}
-		if !s.malicious(p) && !s.lacksFrom(d, p) {
-			continue
-		}
-		best, bestLoad = p, s.dev[p].upUsed
-		if bestLoad == 0 {
-			break // nobody is less busy
-		}
-	}
+	best := s.lanSource(d)
 	if best >= 0 {
 		s.start(best, d, s.firstWanted(d, best, false, 0))
 		return
@@ -594,7 +568,7 @@ func (s *state) serveWaiting(si, p int32) {
 		if !s.dev[w].waiting {
 			continue // served or gone since it queued
 		}
-		if s.dev[w].idle && s.dev[w].online && !s.isBanned(w, p) && (s.malicious(p) || s.lacksFrom(w, p)) {
+		if s.dev[w].idle && s.dev[w].online && !s.isBanned(w, p) && s.offers(w, p) {
 			if c := s.firstWanted(w, p, false, 0); c >= 0 {
 				s.start(p, w, c) // clears waiting[w]
 				if s.dev[p].upUsed >= slots {
