@@ -152,3 +152,31 @@ func (q *eventQueue) pop() event {
 }
 
 func (q *eventQueue) len() int { return len(q.h) }
+
+// fifo holds events that are all queued the same delay after the time
+// they are queued at (stall checks, request round trips): they arrive in
+// (t, seq) order, so a FIFO keeps them ordered at O(1) instead of the heap.
+type fifo struct {
+	ev   []event
+	head int
+}
+
+func (f *fifo) push(e event) { f.ev = append(f.ev, e) }
+
+// peek is the earliest event, nil if none.
+func (f *fifo) peek() *event {
+	if f.head == len(f.ev) {
+		return nil
+	}
+	return &f.ev[f.head]
+}
+
+func (f *fifo) pop() event {
+	e := f.ev[f.head]
+	f.head++
+	if f.head > 4096 && 2*f.head > len(f.ev) {
+		f.ev = append(f.ev[:0], f.ev[f.head:]...)
+		f.head = 0
+	}
+	return e
+}

@@ -67,8 +67,9 @@ type state struct {
 	freeFlows []int32
 	groups    []group
 	seed      *seedGroup
-	stalls    []event // stall checks, in time order
-	stallHead int
+	// Events a fixed delay after now, each in time order: stall checks
+	// and flow starts after a LAN or WAN round trip.
+	stalls, lanStarts, seedStarts fifo
 
 	stageBP uint32 // the current rollout stage, in basis points
 
@@ -414,7 +415,7 @@ func (s *state) armStall(d int32) {
 		// Always now + StallTimeout, so in time order: a FIFO, not the
 		// heap (a stall check waits for most devices most of the time).
 		s.q.seq++
-		s.stalls = append(s.stalls, event{t: s.now + stallTimeout, kind: evRetry, a: d, seq: s.q.seq})
+		s.stalls.push(event{t: s.now + stallTimeout, kind: evRetry, a: d, seq: s.q.seq})
 	}
 }
 
@@ -469,7 +470,12 @@ func (s *state) start(src, d int32, c int32) {
 		s.activate(id)
 		return
 	}
-	s.q.push(event{t: s.now + delay, kind: evFlowStart, a: id, ver: s.flows[id].gen})
+	starts := &s.lanStarts
+	if src == s.seedIdx {
+		starts = &s.seedStarts
+	}
+	s.q.seq++
+	starts.push(event{t: s.now + delay, kind: evFlowStart, a: id, ver: s.flows[id].gen, seq: s.q.seq})
 }
 
 func (s *state) activate(id int32) {
