@@ -1,9 +1,6 @@
 package sim
 
-import (
-	"math"
-	"slices"
-)
+import "math"
 
 // A flow is one transfer: a chunk (mesh) or the rest of the release
 // (central) from a source to a device. Its rate is set by max-min
@@ -72,11 +69,15 @@ func (s *state) fillDevice(g *group, c float64) {
 	if n == 0 {
 		return
 	}
-	// Few flows (upload slots): sort by cap, then fill.
+	// Few flows (upload slots): sort by cap, then fill. An insertion sort
+	// (the order is total, so any sort gives the same): slices.SortFunc's
+	// generic call costs more than sorting four.
 	ids := g.flows
-	slices.SortFunc(ids, func(a, b int32) int {
-		return cmpFloat(s.flows[a].cap, s.flows[b].cap, a, b)
-	})
+	for i := 1; i < n; i++ {
+		for j := i; j > 0 && cmpFloat(s.flows[ids[j]].cap, s.flows[ids[j-1]].cap, ids[j], ids[j-1]) < 0; j-- {
+			ids[j], ids[j-1] = ids[j-1], ids[j]
+		}
+	}
 	for k, id := range ids {
 		f := &s.flows[id]
 		share := c / float64(n-k)
