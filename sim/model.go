@@ -171,6 +171,14 @@ func newState(sc *Scenario, strategy string, seed uint64) (*state, error) {
 	s.bySeed = make([]float64, total)
 	s.byPeers = make([]float64, total)
 	s.groups = make([]group, total+1)
+	// A device uploads at most UploadSlots flows at once (canServe): its
+	// group's ids live in one shared array, next to its neighbours', not
+	// in a small allocation of their own.
+	slots := sc.Devices.UploadSlots
+	ids := make([]int32, total*slots)
+	for i := range total {
+		s.groups[i].flows = ids[i*slots : i*slots : (i+1)*slots]
+	}
 	s.q = newEventQueue(total + 1)
 	s.siteCount = make([]int32, nSites*s.nChunks)
 	s.siteWait = make([][]int32, nSites)
