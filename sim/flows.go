@@ -1,9 +1,6 @@
 package sim
 
-import (
-	"math"
-	"slices"
-)
+import "math"
 
 // A flow is one transfer: a chunk (mesh) or the rest of the release
 // (central) from a source to a device. Its rate is set by max-min
@@ -30,7 +27,6 @@ type flow struct {
 type group struct {
 	flows []int32 // active flow ids
 	t     float64 // time the flows' left was last brought up to date
-	ver   uint32
 }
 
 const eps = 1e-6 // bytes: a flow with less left is complete
@@ -48,11 +44,10 @@ func (s *state) advance(g *group, now float64) {
 }
 
 // reschedule recomputes the rates of group gi and queues its next
-// completion; older queue entries of the group become stale.
+// completion in place of the group's previous one.
 func (s *state) reschedule(gi int32) {
 	g := &s.groups[gi]
 	s.fillDevice(g, float64(s.devUp))
-	g.ver++
 	next := math.Inf(1)
 	for _, id := range g.flows {
 		f := &s.flows[id]
@@ -60,9 +55,11 @@ func (s *state) reschedule(gi int32) {
 			next = min(next, g.t+max(f.left, 0)/f.rate)
 		}
 	}
-	if !math.IsInf(next, 1) {
-		s.q.push(event{t: next, kind: evGroup, a: gi, ver: g.ver})
+	if math.IsInf(next, 1) {
+		s.q.unset(gi)
+		return
 	}
+	s.q.set(event{t: next, kind: evGroup, a: gi})
 }
 
 // fillDevice is progressive filling on one resource, the uploader's link
@@ -72,11 +69,15 @@ func (s *state) fillDevice(g *group, c float64) {
 	if n == 0 {
 		return
 	}
-	// Few flows (upload slots): sort by cap, then fill.
+	// Few flows (upload slots): sort by cap, then fill. An insertion sort
+	// (the order is total, so any sort gives the same): slices.SortFunc's
+	// generic call costs more than sorting four.
 	ids := g.flows
-	slices.SortFunc(ids, func(a, b int32) int {
-		return cmpFloat(s.flows[a].cap, s.flows[b].cap, a, b)
-	})
+	for i := 1; i < n; i++ {
+		for j := i; j > 0 && cmpFloat(s.flows[ids[j]].cap, s.flows[ids[j-1]].cap, ids[j], ids[j-1]) < 0; j-- {
+			ids[j], ids[j-1] = ids[j-1], ids[j]
+		}
+	}
 	for k, id := range ids {
 		f := &s.flows[id]
 		share := c / float64(n-k)

@@ -48,6 +48,7 @@ type state struct {
 	sites       [][]int32 // members, honest and malicious
 	siteCount   []int32   // per site × chunk: online honest holders
 	siteWait    [][]int32
+	lan         lanOffers
 	partitioned []bool
 
 	// Seed.
@@ -66,8 +67,9 @@ type state struct {
 	freeFlows []int32
 	groups    []group
 	seed      *seedGroup
-	stalls    []event // stall checks, in time order
-	stallHead int
+	// Events a fixed delay after now, each in time order: stall checks
+	// and flow starts after a LAN or WAN round trip.
+	stalls, lanStarts, seedStarts fifo
 
 	stageBP uint32 // the current rollout stage, in basis points
 
@@ -169,10 +171,20 @@ func newState(sc *Scenario, strategy string, seed uint64) (*state, error) {
 	s.bySeed = make([]float64, total)
 	s.byPeers = make([]float64, total)
 	s.groups = make([]group, total+1)
+	// A device uploads at most UploadSlots flows at once (canServe): its
+	// group's ids live in one shared array, next to its neighbours', not
+	// in a small allocation of their own.
+	slots := sc.Devices.UploadSlots
+	ids := make([]int32, total*slots)
+	for i := range total {
+		s.groups[i].flows = ids[i*slots : i*slots : (i+1)*slots]
+	}
+	s.q = newEventQueue(total + 1)
 	s.siteCount = make([]int32, nSites*s.nChunks)
 	s.siteWait = make([][]int32, nSites)
 	s.partitioned = make([]bool, nSites)
 	s.seed = newSeedGroup(s, nSites)
+	s.initOffers()
 	if sc.Seed.OncePerSite > 0 {
 		s.grants = policy.NewSiteGrants[int32, int32, int32](time.Duration(sc.Seed.OncePerSite))
 	}
@@ -214,6 +226,7 @@ func DeviceID(i int) string { return fmt.Sprintf("sim-device-%08d", i) }
 
 func (s *state) setHave(d, c int32) {
 	s.have[int(d)*s.words+int(c>>6)] |= 1 << (c & 63)
+	s.gainOffers(d, c)
 	s.dev[d].missing--
 	if s.dev[d].online {
 		s.siteCount[int(s.dev[d].site)*s.nChunks+int(c)]++
@@ -254,7 +267,8 @@ func (s *state) firstWanted(d, src int32, skipLAN bool, from int32) int32 {
 	return -1
 }
 
-// lacksFrom tells whether honest peer p holds a chunk d lacks.
+// lacksFrom tells whether honest peer p holds a chunk d lacks (for
+// sites too large for offers' counts).
 func (s *state) lacksFrom(d, p int32) bool {
 	switch {
 	case s.dev[p].missing < s.dev[d].missing:
@@ -298,28 +312,7 @@ func (s *state) tryFetch(d int32) {
 		s.askSeed(d)
 		return
 	}
-	members := s.sites[s.dev[d].site]
-	best, bestLoad := int32(-1), int32(math.MaxInt32)
-	// Start after d in the site list so that neighbours spread their
-	// requests over different peers.
-	off := int(s.dev[d].sitePos) + 1
-	for k := range members {
-		i := off + k
-		if i >= len(members) {
-			i -= len(members)
-		}
-		p := members[i]
-		if s.dev[p].upUsed >= bestLoad || !s.canServe(p, d) {
-			continue
-		}
-		if !s.malicious(p) && !s.lacksFrom(d, p) {
-			continue
-		}
-		best, bestLoad = p, s.dev[p].upUsed
-		if bestLoad == 0 {
-			break // nobody is less busy
-		}
-	}
+	best := s.lanSource(d)
 	if best >= 0 {
 		s.start(best, d, s.firstWanted(d, best, false, 0))
 		return
@@ -430,7 +423,7 @@ func (s *state) armStall(d int32) {
 		// Always now + StallTimeout, so in time order: a FIFO, not the
 		// heap (a stall check waits for most devices most of the time).
 		s.q.seq++
-		s.stalls = append(s.stalls, event{t: s.now + stallTimeout, kind: evRetry, a: d, seq: s.q.seq})
+		s.stalls.push(event{t: s.now + stallTimeout, kind: evRetry, a: d, seq: s.q.seq})
 	}
 }
 
@@ -485,7 +478,12 @@ func (s *state) start(src, d int32, c int32) {
 		s.activate(id)
 		return
 	}
-	s.q.push(event{t: s.now + delay, kind: evFlowStart, a: id, ver: s.flows[id].gen})
+	starts := &s.lanStarts
+	if src == s.seedIdx {
+		starts = &s.seedStarts
+	}
+	s.q.seq++
+	starts.push(event{t: s.now + delay, kind: evFlowStart, a: id, ver: s.flows[id].gen, seq: s.q.seq})
 }
 
 func (s *state) activate(id int32) {
@@ -584,7 +582,7 @@ func (s *state) serveWaiting(si, p int32) {
 		if !s.dev[w].waiting {
 			continue // served or gone since it queued
 		}
-		if s.dev[w].idle && s.dev[w].online && !s.isBanned(w, p) && (s.malicious(p) || s.lacksFrom(w, p)) {
+		if s.dev[w].idle && s.dev[w].online && !s.isBanned(w, p) && s.offers(w, p) {
 			if c := s.firstWanted(w, p, false, 0); c >= 0 {
 				s.start(p, w, c) // clears waiting[w]
 				if s.dev[p].upUsed >= slots {

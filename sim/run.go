@@ -100,8 +100,11 @@ func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, p
 	maxT := sc.MaxTime.Seconds()
 	var done []int32
 	lastProgress := time.Now()
-	for (s.q.len() > 0 || s.stallHead < len(s.stalls)) && s.installed < wantInstalled {
-		e := s.next()
+	for s.installed < wantInstalled {
+		e, ok := s.next()
+		if !ok {
+			break
+		}
 		if e.t > maxT {
 			break
 		}
@@ -111,9 +114,6 @@ func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, p
 		switch e.kind {
 		case evGroup:
 			if e.a == s.seedIdx {
-				if e.ver != s.seed.ver {
-					continue
-				}
 				done = s.seed.due(s.now, done[:0])
 				for _, id := range done {
 					s.finish(id)
@@ -121,9 +121,6 @@ func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, p
 				continue
 			}
 			g := &s.groups[e.a]
-			if e.ver != g.ver {
-				continue // superseded by a later reschedule
-			}
 			s.advance(g, s.now)
 			done = done[:0]
 			for _, id := range g.flows {
@@ -366,18 +363,23 @@ func gossipHops(rng *rand.Rand, n, degree int) []int32 {
 	return hops[:n]
 }
 
-// next takes the earliest event from the heap or the stall-check FIFO.
-func (s *state) next() event {
-	if s.stallHead < len(s.stalls) {
-		f := s.stalls[s.stallHead]
-		if s.q.len() == 0 || f.t < s.q.h[0].t || (f.t == s.q.h[0].t && f.seq < s.q.h[0].seq) {
-			s.stallHead++
-			if s.stallHead > 4096 && 2*s.stallHead > len(s.stalls) {
-				s.stalls = append(s.stalls[:0], s.stalls[s.stallHead:]...)
-				s.stallHead = 0
-			}
-			return f
+// next takes the earliest event from the heap and the FIFOs.
+func (s *state) next() (event, bool) {
+	var first *fifo
+	var e *event
+	if s.q.len() > 0 {
+		e = &s.q.h[0]
+	}
+	for _, f := range [...]*fifo{&s.stalls, &s.lanStarts, &s.seedStarts} {
+		if h := f.peek(); h != nil && (e == nil || h.before(e)) {
+			first, e = f, h
 		}
 	}
-	return s.q.pop()
+	switch {
+	case e == nil:
+		return event{}, false
+	case first != nil:
+		return first.pop(), true
+	}
+	return s.q.pop(), true
 }

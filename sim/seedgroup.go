@@ -43,7 +43,6 @@ type seedGroup struct {
 
 	heapA siteHeap // λ-limited: key = min tag - offset (V_λ units)
 	heapB siteHeap // site-limited: key = completion time (seconds)
-	ver   uint32   // version of the queued seed event
 }
 
 type seedSite struct {
@@ -261,10 +260,12 @@ func (g *seedGroup) next() (float64, *siteHeap) {
 }
 
 func (g *seedGroup) schedule() {
-	g.ver++
-	if t, _ := g.next(); !math.IsInf(t, 1) {
-		g.s.q.push(event{t: t, kind: evGroup, a: g.s.seedIdx, ver: g.ver})
+	t, _ := g.next()
+	if math.IsInf(t, 1) {
+		g.s.q.unset(g.s.seedIdx)
+		return
 	}
+	g.s.q.set(event{t: t, kind: evGroup, a: g.s.seedIdx})
 }
 
 // due takes out and returns the flows complete at now.
