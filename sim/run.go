@@ -74,6 +74,7 @@ func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, p
 		for i := range s.n {
 			if s.rng.Float64() < p {
 				s.dev[i].online = false
+				s.countHeld(int32(i), -1) // its previous-release chunks were counted online
 			}
 			s.q.push(event{t: s.churnDelay(int32(i)), kind: evChurn, a: int32(i)})
 		}
@@ -157,6 +158,9 @@ func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, p
 			}
 		case evChurn:
 			s.toggle(e.a)
+			if churnHook != nil {
+				churnHook(s)
+			}
 			s.q.push(event{t: s.now + s.churnDelay(e.a), kind: evChurn, a: e.a})
 		case evPartition:
 			heal := e.ver == 1
@@ -233,7 +237,6 @@ func (s *state) churnDelay(d int32) float64 {
 // toggle takes device d offline (its transfers end; what it holds stays
 // on disk) or brings it back (it catches up on the manifest and resumes).
 func (s *state) toggle(d int32) {
-	base := int(s.dev[d].site) * s.nChunks
 	if s.dev[d].online {
 		s.dev[d].online = false
 		if id := s.dev[d].downFlow; id >= 0 {
@@ -265,11 +268,7 @@ func (s *state) toggle(d int32) {
 				s.abort(id)
 			}
 		}
-		for c := range s.nChunks {
-			if s.has(d, int32(c)) {
-				s.siteCount[base+c]--
-			}
-		}
+		s.countHeld(d, -1)
 		for _, v := range victims {
 			s.tryFetch(v)
 		}
@@ -277,16 +276,26 @@ func (s *state) toggle(d int32) {
 		return
 	}
 	s.dev[d].online = true
-	for c := range s.nChunks {
-		if s.has(d, int32(c)) {
-			s.siteCount[base+c]++
-		}
-	}
+	s.countHeld(d, +1)
 	if s.now >= s.announce[d] {
 		s.dev[d].announced = true // caught up from a peer on reconnect
 	}
 	s.maybeInstallOrFetch(d)
 	s.serveWaiting(s.dev[d].site, d)
+}
+
+// churnHook, set by tests, sees the state after every churn event.
+var churnHook func(*state)
+
+// countHeld adds delta to its site's count of online holders for every
+// chunk d holds: d went offline (-1) or came back (+1).
+func (s *state) countHeld(d int32, delta int32) {
+	base := int(s.dev[d].site) * s.nChunks
+	for c := range s.nChunks {
+		if s.has(d, int32(c)) {
+			s.siteCount[base+c] += delta
+		}
+	}
 }
 
 // wakeSite makes the waiting devices of a site look for sources again.

@@ -343,3 +343,36 @@ func mustExample(t *testing.T, name string) []byte {
 	}
 	return data
 }
+
+// TestSiteCountsOnlineHolders checks, after every churn event, that a
+// site's count for a chunk is the number of its online honest devices
+// holding it — including devices that start offline holding the previous
+// release (once counted as online, so their site skipped chunks nobody
+// online had).
+func TestSiteCountsOnlineHolders(t *testing.T) {
+	sc := small(t, "churn.offline_share=0.2", "churn.mean_offline=30s", "release.previous_share=0.5", "release.reused=0.7")
+	checked := 0
+	churnHook = func(s *state) {
+		checked++
+		for si, members := range s.sites {
+			for c := range s.nChunks {
+				want := int32(0)
+				for _, d := range members {
+					if s.dev[d].online && !s.malicious(d) && s.has(d, int32(c)) {
+						want++
+					}
+				}
+				if got := s.siteCount[si*s.nChunks+c]; got != want {
+					t.Fatalf("at %.1fs, site %d chunk %d: count %d, online holders %d", s.now, si, c, got, want)
+				}
+			}
+		}
+	}
+	defer func() { churnHook = nil }()
+	if _, err := Simulate(context.Background(), sc, StrategyMesh, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if checked == 0 {
+		t.Fatal("no churn event happened")
+	}
+}
