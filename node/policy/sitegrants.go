@@ -1,17 +1,38 @@
 package policy
 
-import "time"
+import (
+	"container/list"
+	"time"
+)
 
 // SiteGrants is the seed's "LAN first" rule: send each block about once
-// per site. A request for a block that was granted to another peer of the
-// same site within the window is refused, so that peer's neighbours fetch
-// it over their LAN from the one that got it. Different blocks go to
-// different peers of a site, which spreads the first copies over the site.
-// After the window the block is granted again (the first peer may be gone).
+// per site, and spread a site's blocks evenly over its devices.
+//
+// Once per site: a request for a block that was granted to another peer of
+// the same site within the window is refused, so that peer's neighbours
+// fetch it over their LAN from the one that got it. After the window the
+// block is granted again (the first peer may be gone); a grant lasts while
+// its peer is still being sent blocks (Served).
+//
+// Fair shares: each of a site's peers then serves its neighbours the blocks
+// it got from the seed, so the one holding most grants sets the site's
+// pace through its own uplink (a device granted everything must upload
+// every block to each neighbour). A peer is therefore also refused a block
+// nobody holds when it already holds more than its share: more than
+// ShareSlack blocks above the mean of the grants of the site's active
+// peers. A refused block goes to the next neighbour that asks for it, which
+// is below the mean; the devices of a site ask for the same blocks at about
+// the same time (index order). Active peers are those that asked within
+// ShareHorizon; a peer counts its grants from when it became active. A
+// peer alone in its site (or whose neighbours stopped asking, being done or
+// gone) is at the mean and always granted: a neighbour that stops asking
+// is forgotten after ShareHorizon, before the refused peer's stall re-ask
+// (StallTimeout), so it waits at most one stall.
 //
 // node/exchange applies it to bitswap requests (S = site name, B = block
 // multihash, P = peer ID); sim/ applies it to simulated devices. It is not
-// safe for concurrent use: callers lock.
+// safe for concurrent use: callers lock. Times passed must not go
+// backwards.
 type SiteGrants[S, B, P comparable] struct {
 	window  time.Duration
 	granted map[siteBlock[S, B]]grant[P]
@@ -19,9 +40,21 @@ type SiteGrants[S, B, P comparable] struct {
 	// its peer is still being served, however slowly (a saturated seed
 	// can take longer than the window to send a peer what it was granted).
 	served  map[P]time.Time
+	sites   map[S]*siteShares[P]
 	inserts int // since the last sweep
 	kept    int // grants left by the last sweep
 }
+
+// ShareSlack is how many blocks above its site's mean a peer may hold
+// before it is refused blocks nobody holds. Above 0 so that peers asking
+// in turn for the same blocks do not refuse one another by a block of
+// rounding.
+const ShareSlack = 2
+
+// ShareHorizon is how long a peer counts as active in its site after its
+// last request. It is below StallTimeout, so that a neighbour that stopped
+// asking no longer holds the mean up by the time a refused peer asks again.
+const ShareHorizon = StallTimeout / 2
 
 type siteBlock[S, B comparable] struct {
 	site  S
@@ -33,37 +66,106 @@ type grant[P comparable] struct {
 	at   time.Time
 }
 
+// siteShares is one site's active peers, least recently asking first, and
+// the sum of their grants.
+type siteShares[P comparable] struct {
+	peers  map[P]*list.Element // of *member[P]
+	order  list.List
+	grants int
+}
+
+type member[P comparable] struct {
+	peer   P
+	asked  time.Time
+	grants int // since it became active
+}
+
 // NewSiteGrants returns an empty rule with the given window.
 func NewSiteGrants[S, B, P comparable](window time.Duration) *SiteGrants[S, B, P] {
-	return &SiteGrants[S, B, P]{window: window, granted: map[siteBlock[S, B]]grant[P]{}, served: map[P]time.Time{}}
+	return &SiteGrants[S, B, P]{window: window, granted: map[siteBlock[S, B]]grant[P]{},
+		served: map[P]time.Time{}, sites: map[S]*siteShares[P]{}}
 }
 
 // Allow tells whether peer p of site may have block b at now, and records
 // the grant when it may. The same peer asking again is always allowed
 // (bitswap asks want-have, then want-block).
 func (g *SiteGrants[S, B, P]) Allow(site S, b B, p P, now time.Time) bool {
+	m, sh := g.asked(site, p, now)
 	key := siteBlock[S, B]{site, b}
-	if old, ok := g.granted[key]; ok && old.peer != p && g.live(old, now) {
+	old, ok := g.granted[key]
+	if ok && g.live(old, now) {
+		if old.peer != p {
+			return false
+		}
+		g.granted[key] = grant[P]{p, now}
+		return true
+	}
+	// m.grants > mean + ShareSlack, in integers.
+	if m.grants*sh.order.Len() > sh.grants+ShareSlack*sh.order.Len() {
 		return false
 	}
 	g.granted[key] = grant[P]{p, now}
-	// Sweep expired grants once the map could have doubled since the last
-	// sweep: memory stays within about twice the live grants (plus 4096),
-	// at O(1) amortised cost per request.
+	m.grants++
+	sh.grants++
+	// Sweep expired grants and idle peers once the map could have doubled
+	// since the last sweep: memory stays within about twice the live
+	// grants (plus 4096), at O(1) amortised cost per request.
 	if g.inserts++; g.inserts >= max(4096, g.kept) {
-		for k, old := range g.granted {
-			if !g.live(old, now) {
-				delete(g.granted, k)
-			}
-		}
-		for p, at := range g.served {
-			if now.Sub(at) >= g.window {
-				delete(g.served, p)
-			}
-		}
-		g.inserts, g.kept = 0, len(g.granted)
+		g.sweep(now)
 	}
 	return true
+}
+
+// asked records that p of site asked at now and returns its share entry.
+func (g *SiteGrants[S, B, P]) asked(site S, p P, now time.Time) (*member[P], *siteShares[P]) {
+	sh := g.sites[site]
+	if sh == nil {
+		sh = &siteShares[P]{peers: map[P]*list.Element{}}
+		g.sites[site] = sh
+	}
+	sh.expire(now)
+	e := sh.peers[p]
+	if e == nil {
+		e = sh.order.PushBack(&member[P]{peer: p})
+		sh.peers[p] = e
+	} else {
+		sh.order.MoveToBack(e)
+	}
+	m := e.Value.(*member[P])
+	m.asked = now
+	return m, sh
+}
+
+// expire forgets the peers that have not asked within ShareHorizon.
+func (sh *siteShares[P]) expire(now time.Time) {
+	for e := sh.order.Front(); e != nil; e = sh.order.Front() {
+		m := e.Value.(*member[P])
+		if now.Sub(m.asked) < ShareHorizon {
+			return
+		}
+		sh.order.Remove(e)
+		delete(sh.peers, m.peer)
+		sh.grants -= m.grants
+	}
+}
+
+func (g *SiteGrants[S, B, P]) sweep(now time.Time) {
+	for k, old := range g.granted {
+		if !g.live(old, now) {
+			delete(g.granted, k)
+		}
+	}
+	for p, at := range g.served {
+		if now.Sub(at) >= g.window {
+			delete(g.served, p)
+		}
+	}
+	for s, sh := range g.sites {
+		if sh.expire(now); sh.order.Len() == 0 {
+			delete(g.sites, s)
+		}
+	}
+	g.inserts, g.kept = 0, len(g.granted)
 }
 
 // Served records that peer p was sent a block at now: its grants stay
