@@ -23,8 +23,8 @@ import (
 // peers. A refused block goes to the next neighbour that asks for it, which
 // is below the mean; the devices of a site ask for the same blocks at about
 // the same time (index order). Active peers are those that asked within
-// ShareHorizon; a peer counts its grants from when it became active. A
-// peer alone in its site (or whose neighbours stopped asking, being done or
+// ShareHorizon; a peer that becomes active starts at the mean. A peer
+// alone in its site (or whose neighbours stopped asking, being done or
 // gone) is at the mean and always granted: a neighbour that stops asking
 // is forgotten after ShareHorizon, before the refused peer's stall re-ask
 // (StallTimeout), so it waits at most one stall.
@@ -77,7 +77,7 @@ type siteShares[P comparable] struct {
 type member[P comparable] struct {
 	peer   P
 	asked  time.Time
-	grants int // since it became active
+	grants int // the site's mean when it became active, plus its grants since
 }
 
 // NewSiteGrants returns an empty rule with the given window.
@@ -126,7 +126,16 @@ func (g *SiteGrants[S, B, P]) asked(site S, p P, now time.Time) (*member[P], *si
 	sh.expire(now)
 	e := sh.peers[p]
 	if e == nil {
-		e = sh.order.PushBack(&member[P]{peer: p})
+		// A peer that (re)joins starts at the mean: it takes its share of
+		// what comes next, not a burst that would catch up on what its
+		// neighbours got before (that burst would all go through its
+		// uplink).
+		m := &member[P]{peer: p}
+		if n := sh.order.Len(); n > 0 {
+			m.grants = sh.grants / n
+			sh.grants += m.grants
+		}
+		e = sh.order.PushBack(m)
 		sh.peers[p] = e
 	} else {
 		sh.order.MoveToBack(e)

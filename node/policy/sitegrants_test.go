@@ -180,10 +180,11 @@ func TestSiteGrantsNeighboursGone(t *testing.T) {
 	}
 }
 
-// TestSiteGrantsNewcomerCatchesUp: a device that becomes active counts its
-// grants from 0, so it takes the blocks until its share matches (its
-// uplink then carries as much as its neighbours' did).
-func TestSiteGrantsNewcomerCatchesUp(t *testing.T) {
+// TestSiteGrantsNewcomerStartsAtTheMean: a device that becomes active (or
+// comes back after ShareHorizon) starts at its site's mean, so it takes
+// its share of the next blocks, not a burst of them that its uplink alone
+// would then carry to its neighbours.
+func TestSiteGrantsNewcomerStartsAtTheMean(t *testing.T) {
 	g := NewSiteGrants[string, int, string](30 * time.Second)
 	now := time.Unix(1000, 0)
 	for b := range 20 {
@@ -194,11 +195,15 @@ func TestSiteGrantsNewcomerCatchesUp(t *testing.T) {
 		block int
 		want  bool
 	}{
-		{"a3", 20, true},
-		{"a1", 21, false}, // a1 has 10, the mean is 7
+		{"a3", 20, true}, // a3 starts at 10, as a1 and a2
 		{"a3", 21, true},
-		{"a2", 22, false},
 		{"a3", 22, true},
+		{"a3", 23, true},  // a3 14, mean 34/3
+		{"a3", 24, false}, // more than ShareSlack above
+		{"a1", 24, true},
+		{"a2", 25, true},
+		{"a3", 25, false}, // granted to a2: a3 fetches it over the LAN
+		{"a3", 26, true},
 	}
 	for i, s := range steps {
 		if got := g.Allow("A", s.block, s.peer, now); got != s.want {
