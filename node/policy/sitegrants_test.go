@@ -211,3 +211,18 @@ func TestSiteGrantsNewcomerStartsAtTheMean(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSiteGrantsAllow: sites of 20 devices asking for 400 blocks in
+// turn, as the simulator's seed judges them.
+func BenchmarkSiteGrantsAllow(b *testing.B) {
+	g := NewSiteGrants[int32, int32, int32](30 * time.Second)
+	now := time.Unix(0, 0)
+	i := 0
+	for b.Loop() {
+		site := int32(i % 1000)
+		dev := site*20 + int32(i/1000%20)
+		g.Allow(site, int32(i/20000%400), dev, now)
+		now = now.Add(time.Microsecond)
+		i++
+	}
+}
