@@ -22,7 +22,10 @@ import (
 // ShareSlack blocks above the mean of the grants of the site's active
 // peers. A refused block goes to the next neighbour that asks for it, which
 // is below the mean; the devices of a site ask for the same blocks at about
-// the same time (index order). Active peers are those that asked within
+// the same time (index order). A block refused for shares to as many
+// askers as the site has other active peers goes to the next asker
+// whatever its share, so a block every device asks for is granted without
+// a stall even when each asker was above the mean when it asked. Active peers are those that asked within
 // ShareHorizon; a peer that becomes active starts at the mean. A peer
 // alone in its site (or whose neighbours stopped asking, being done or
 // gone) is at the mean and always granted: a neighbour that stops asking
@@ -64,6 +67,9 @@ type siteBlock[S, B comparable] struct {
 type grant[P comparable] struct {
 	peer P
 	at   time.Time
+	// refused > 0 marks no grant but a block refused for shares that many
+	// times since at (peer: the last one refused).
+	refused int
 }
 
 // siteShares is one site's active peers, least recently asking first, and
@@ -93,27 +99,40 @@ func (g *SiteGrants[S, B, P]) Allow(site S, b B, p P, now time.Time) bool {
 	m, sh := g.asked(site, p, now)
 	key := siteBlock[S, B]{site, b}
 	old, ok := g.granted[key]
-	if ok && g.live(old, now) {
+	if ok && old.refused == 0 && g.live(old, now) {
 		if old.peer != p {
 			return false
 		}
-		g.granted[key] = grant[P]{p, now}
+		g.granted[key] = grant[P]{peer: p, at: now}
 		return true
 	}
-	// m.grants > mean + ShareSlack, in integers.
-	if m.grants*sh.order.Len() > sh.grants+ShareSlack*sh.order.Len() {
+	refused, since := 0, now
+	if ok && old.refused > 0 && now.Sub(old.at) < g.window {
+		refused, since = old.refused, old.at
+	}
+	// m.grants > mean + ShareSlack, in integers. A block already refused
+	// for shares to as many askers as p has active neighbours goes to p
+	// whatever its share: each asker may have been above the mean when it
+	// asked, and none would ask again before a stall.
+	if n := sh.order.Len(); refused < n-1 && m.grants*n > sh.grants+ShareSlack*n {
+		g.put(key, grant[P]{peer: p, at: since, refused: refused + 1}, now)
 		return false
 	}
-	g.granted[key] = grant[P]{p, now}
 	m.grants++
 	sh.grants++
-	// Sweep expired grants and idle peers once the map could have doubled
-	// since the last sweep: memory stays within about twice the live
-	// grants (plus 4096), at O(1) amortised cost per request.
+	g.put(key, grant[P]{peer: p, at: now}, now)
+	return true
+}
+
+// put records a grant or refusal. It sweeps expired entries and idle
+// peers once the map could have doubled since the last sweep: memory stays
+// within about twice the live entries (plus 4096), at O(1) amortised cost
+// per request.
+func (g *SiteGrants[S, B, P]) put(key siteBlock[S, B], v grant[P], now time.Time) {
+	g.granted[key] = v
 	if g.inserts++; g.inserts >= max(4096, g.kept) {
 		g.sweep(now)
 	}
-	return true
 }
 
 // asked records that p of site asked at now and returns its share entry.
@@ -193,7 +212,7 @@ func (g *SiteGrants[S, B, P]) live(old grant[P], now time.Time) bool {
 	return now.Sub(last) < g.window
 }
 
-// Len is the number of grants held (live or not yet swept).
+// Len is the number of grants and refusals held (live or not yet swept).
 func (g *SiteGrants[S, B, P]) Len() int { return len(g.granted) }
 
 // StallTimeout is how long a device's fetch may go without receiving a

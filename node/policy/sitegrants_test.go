@@ -180,6 +180,29 @@ func TestSiteGrantsNeighboursGone(t *testing.T) {
 	}
 }
 
+// TestSiteGrantsBlockAskedByAllIsGranted: the devices of a site each ask
+// for block z when above their share (each took blocks since); z still
+// goes to one of them, the last to ask, instead of waiting for a stall.
+func TestSiteGrantsBlockAskedByAllIsGranted(t *testing.T) {
+	g := NewSiteGrants[string, int, string](30 * time.Second)
+	now := time.Unix(1000, 0)
+	peers := []string{"a", "b", "c"}
+	for _, p := range peers {
+		g.Allow("A", -1, p, now) // the block list: all three are active
+	}
+	const z = 1000
+	next := 0
+	for i, p := range peers {
+		for g.Allow("A", next, p, now) { // p takes blocks until above its share
+			next++
+		}
+		next++
+		if got, want := g.Allow("A", z, p, now), i == len(peers)-1; got != want {
+			t.Fatalf("%s, above its share, asks z: %v, want %v", p, got, want)
+		}
+	}
+}
+
 // TestSiteGrantsNewcomerStartsAtTheMean: a device that becomes active (or
 // comes back after ShareHorizon) starts at its site's mean, so it takes
 // its share of the next blocks, not a burst of them that its uplink alone
