@@ -2,6 +2,7 @@ package policy
 
 import (
 	"container/list"
+	"slices"
 	"time"
 )
 
@@ -23,7 +24,7 @@ import (
 // peers. A refused block goes to the next neighbour that asks for it, which
 // is below the mean; the devices of a site ask for the same blocks at about
 // the same time (index order). A block refused for shares to as many
-// askers as the site has other active peers goes to the next asker
+// peers as the site has other active peers goes to the next asker
 // whatever its share, so a block every device asks for is granted without
 // a stall even when each asker was above the mean when it asked. Active peers are those that asked within
 // ShareHorizon; a peer that becomes active starts at the mean. A peer
@@ -67,9 +68,10 @@ type siteBlock[S, B comparable] struct {
 type grant[P comparable] struct {
 	peer P
 	at   time.Time
-	// refused > 0 marks no grant but a block refused for shares that many
-	// times since at (peer: the last one refused).
-	refused int
+	// refusedBy, when not empty, marks no grant but a block refused for
+	// shares to these peers since at. Peers, not refusals: bitswap asks
+	// again (want-have, then want-block; rebroadcasts).
+	refusedBy []P
 }
 
 // siteShares is one site's active peers, least recently asking first, and
@@ -99,23 +101,32 @@ func (g *SiteGrants[S, B, P]) Allow(site S, b B, p P, now time.Time) bool {
 	m, sh := g.asked(site, p, now)
 	key := siteBlock[S, B]{site, b}
 	old, ok := g.granted[key]
-	if ok && old.refused == 0 && g.live(old, now) {
+	if ok && len(old.refusedBy) == 0 && g.live(old, now) {
 		if old.peer != p {
 			return false
 		}
 		g.granted[key] = grant[P]{peer: p, at: now}
 		return true
 	}
-	refused, since := 0, now
-	if ok && old.refused > 0 && now.Sub(old.at) < g.window {
-		refused, since = old.refused, old.at
+	var refusedBy []P
+	since := now
+	if ok && len(old.refusedBy) > 0 && now.Sub(old.at) < g.window {
+		refusedBy, since = old.refusedBy, old.at
 	}
 	// m.grants > mean + ShareSlack, in integers. A block already refused
-	// for shares to as many askers as p has active neighbours goes to p
-	// whatever its share: each asker may have been above the mean when it
+	// for shares to as many other peers as p has active neighbours goes to p
+	// whatever its share: each may have been above the mean when it
 	// asked, and none would ask again before a stall.
-	if n := sh.order.Len(); refused < n-1 && m.grants*n > sh.grants+ShareSlack*n {
-		g.put(key, grant[P]{peer: p, at: since, refused: refused + 1}, now)
+	again := slices.Contains(refusedBy, p)
+	others := len(refusedBy)
+	if again {
+		others--
+	}
+	if n := sh.order.Len(); others < n-1 && m.grants*n > sh.grants+ShareSlack*n {
+		if !again {
+			refusedBy = append(refusedBy, p)
+		}
+		g.put(key, grant[P]{peer: p, at: since, refusedBy: refusedBy}, now)
 		return false
 	}
 	m.grants++
