@@ -23,15 +23,17 @@ import (
 // ShareSlack blocks above the mean of the grants of the site's active
 // peers. A refused block goes to the next neighbour that asks for it, which
 // is below the mean; the devices of a site ask for the same blocks at about
-// the same time (index order). A block refused for shares to as many
-// peers as the site has other active peers goes to the next asker
-// whatever its share, so a block every device asks for is granted without
-// a stall even when each asker was above the mean when it asked. Active peers are those that asked within
-// ShareHorizon; a peer that becomes active starts at the mean. A peer
-// alone in its site (or whose neighbours stopped asking, being done or
-// gone) is at the mean and always granted: a neighbour that stops asking
-// is forgotten after ShareHorizon, before the refused peer's stall re-ask
-// (StallTimeout), so it waits at most one stall.
+// the same time (index order). A block refused for shares to as many peers
+// as the site has other active peers goes to the next asker whatever its
+// share, so a block every device asks for is granted without a stall even
+// when each asker was above the mean when it asked.
+//
+// Active peers are those that asked within ShareHorizon; a peer that
+// becomes active starts at the mean. A peer alone in its site (or whose
+// neighbours stopped asking, being done or gone) is at the mean and always
+// granted: a neighbour that stops asking is forgotten after ShareHorizon,
+// before the refused peer's stall re-ask (StallTimeout), so it waits at
+// most one stall.
 //
 // node/exchange applies it to bitswap requests (S = site name, B = block
 // multihash, P = peer ID); sim/ applies it to simulated devices. It is not
