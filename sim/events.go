@@ -4,7 +4,7 @@ package sim
 const (
 	evGroup     uint8 = iota // a group's next flow completion (a = group)
 	evFlowStart              // a request's latency elapsed (a = flow)
-	evAnnounce               // the manifest reaches a device (a = device)
+	evAnnounce               // the manifest reaches a device (a = device), then (ver = 1) its block list
 	evStage                  // a rollout stage begins (a = stage)
 	evChurn                  // a device goes offline or comes back (a = device)
 	evPartition              // a partition begins or heals (a = partition, b = 1 at heal)

@@ -337,10 +337,14 @@ func (s *state) askSeed(d int32) {
 	s.wait(d)
 }
 
+// blockListChunk stands for the release's block list in the seed's grant
+// rule: a device asks for it before any chunk.
+const blockListChunk int32 = -1
+
 // wantBatch is how many blocks a device's request names at once: bitswap
 // keeps a window of wants in flight, and the seed's filter
-// (policy.SiteGrants) judges every one of them when it arrives, so the
-// first device of a site to ask is granted the whole window.
+// (policy.SiteGrants) judges every one of them when it arrives: the device
+// is granted up to its share of the site's grants, its neighbours the rest.
 const wantBatch = 64
 
 // seedServe starts a transfer from the seed to d if the seed granted, or

@@ -145,6 +145,16 @@ func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, p
 			s.activate(e.a)
 		case evAnnounce:
 			d := e.a
+			if e.ver == 0 && s.grants != nil && s.dev[d].online && s.dev[d].missing > 0 && !s.partitioned[s.dev[d].site] {
+				// Like an agent, d first asks the seed for the release's
+				// block list: the seed's grant rule sees d active in its
+				// site a round trip before d asks for a chunk, so the
+				// devices the manifest reached together share the first
+				// blocks (policy.SiteGrants).
+				s.grants.Allow(s.dev[d].site, blockListChunk, d, s.wallClock())
+				s.q.push(event{t: s.now + s.seedRTT, kind: evAnnounce, a: d, ver: 1})
+				continue
+			}
 			if s.dev[d].online {
 				s.dev[d].announced = true
 				s.maybeInstallOrFetch(d)

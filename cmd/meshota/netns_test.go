@@ -143,7 +143,7 @@ func (l *siteLab) startSeed(car string) {
 	l.seedDir = filepath.Join(l.dir, "seed")
 	args := []string{"seed", "--dir", l.seedDir, "--root", l.root,
 		"--listen", "/ip4/" + l.seed.IP() + "/tcp/4001", "--http", l.seed.IP() + ":8080", "--admin", "127.0.0.1:7070",
-		"--announce-interval", "5s"}
+		"--announce-interval", "5s", "--log-level", labLogLevel()}
 	if car != "" {
 		args = append(args, "--import", car)
 	}
@@ -161,7 +161,16 @@ func (l *siteLab) startSeed(car string) {
 func (l *siteLab) startDevice(si, i int) {
 	d := &l.devs[si][i]
 	d.cmd = l.background(d.h, fmt.Sprintf("agent-%d-%d.log", si, i), "agent", "--dir", d.dir, "--channel", "stable",
-		"--install-dir", filepath.Join(d.dir, "app"), "--listen", "/ip4/"+d.h.IP()+"/tcp/4001", "--bootstrap", l.boot)
+		"--install-dir", filepath.Join(d.dir, "app"), "--listen", "/ip4/"+d.h.IP()+"/tcp/4001", "--bootstrap", l.boot, "--log-level", labLogLevel())
+}
+
+// labLogLevel is the lab processes' log level: MESHOTA_LAB_LOG_LEVEL
+// (debug logs every block received and sent, for timelines), else info.
+func labLogLevel() string {
+	if l := os.Getenv("MESHOTA_LAB_LOG_LEVEL"); l != "" {
+		return l
+	}
+	return "info"
 }
 
 // push publishes src as version through the seed's admin API and returns

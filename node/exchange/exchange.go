@@ -49,8 +49,8 @@ type Config struct {
 	SiteOf      func(peer.ID) string
 	// Logger gets stalled fetches (info) and, at debug level, a line for
 	// every block received from the network ("block received", with its
-	// CID and sender): the record of what a node fetched, for instance
-	// after a restart. nil discards.
+	// CID and sender: the record of what a node fetched, for instance
+	// after a restart) and sent ("block sent"). nil discards.
 	Logger *slog.Logger
 }
 
@@ -209,8 +209,12 @@ func (t tracer) MessageReceived(p peer.ID, m bsmsg.BitSwapMessage) {
 
 func (t tracer) MessageSent(p peer.ID, m bsmsg.BitSwapMessage) {
 	var n uint64
+	logged := t.e.log.Enabled(context.Background(), slog.LevelDebug)
 	for _, b := range m.Blocks() {
 		n += uint64(len(b.RawData()))
+		if logged {
+			t.e.log.Debug("block sent", "cid", b.Cid(), "bytes", len(b.RawData()), "to", p)
+		}
 	}
 	t.e.served.Add(n)
 	if n > 0 && t.e.site != nil {

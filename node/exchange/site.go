@@ -14,7 +14,8 @@ import (
 )
 
 // siteFilter applies policy.SiteGrants (send each block about once per
-// site) to bitswap's block requests; sites come from siteOf.
+// site, spread over the site's devices) to bitswap's block requests; sites
+// come from siteOf.
 type siteFilter struct {
 	siteOf func(peer.ID) string
 	now    func() time.Time

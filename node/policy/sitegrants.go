@@ -1,17 +1,44 @@
 package policy
 
-import "time"
+import (
+	"container/list"
+	"slices"
+	"time"
+)
 
 // SiteGrants is the seed's "LAN first" rule: send each block about once
-// per site. A request for a block that was granted to another peer of the
-// same site within the window is refused, so that peer's neighbours fetch
-// it over their LAN from the one that got it. Different blocks go to
-// different peers of a site, which spreads the first copies over the site.
-// After the window the block is granted again (the first peer may be gone).
+// per site, and spread a site's blocks evenly over its devices.
+//
+// Once per site: a request for a block that was granted to another peer of
+// the same site within the window is refused, so that peer's neighbours
+// fetch it over their LAN from the one that got it. After the window the
+// block is granted again (the first peer may be gone); a grant lasts while
+// its peer is still being sent blocks (Served).
+//
+// Fair shares: each of a site's peers then serves its neighbours the blocks
+// it got from the seed, so the one holding most grants sets the site's
+// pace through its own uplink (a device granted everything must upload
+// every block to each neighbour). A peer is therefore also refused a block
+// nobody holds when it already holds more than its share: more than
+// ShareSlack blocks above the mean of the grants of the site's active
+// peers. A refused block goes to the next neighbour that asks for it, which
+// is below the mean; the devices of a site ask for the same blocks at about
+// the same time (index order). A block refused for shares to as many peers
+// as the site has other active peers goes to the next asker whatever its
+// share, so a block every device asks for is granted without a stall even
+// when each asker was above the mean when it asked.
+//
+// Active peers are those that asked within ShareHorizon; a peer that
+// becomes active starts at the mean. A peer alone in its site (or whose
+// neighbours stopped asking, being done or gone) is at the mean and always
+// granted: a neighbour that stops asking is forgotten after ShareHorizon,
+// before the refused peer's stall re-ask (StallTimeout), so it waits at
+// most one stall.
 //
 // node/exchange applies it to bitswap requests (S = site name, B = block
 // multihash, P = peer ID); sim/ applies it to simulated devices. It is not
-// safe for concurrent use: callers lock.
+// safe for concurrent use: callers lock. Times passed must not go
+// backwards.
 type SiteGrants[S, B, P comparable] struct {
 	window  time.Duration
 	granted map[siteBlock[S, B]]grant[P]
@@ -19,9 +46,21 @@ type SiteGrants[S, B, P comparable] struct {
 	// its peer is still being served, however slowly (a saturated seed
 	// can take longer than the window to send a peer what it was granted).
 	served  map[P]time.Time
+	sites   map[S]*siteShares[P]
 	inserts int // since the last sweep
 	kept    int // grants left by the last sweep
 }
+
+// ShareSlack is how many blocks above its site's mean a peer may hold
+// before it is refused blocks nobody holds. Above 0 so that peers asking
+// in turn for the same blocks do not refuse one another by a block of
+// rounding.
+const ShareSlack = 2
+
+// ShareHorizon is how long a peer counts as active in its site after its
+// last request. It is below StallTimeout, so that a neighbour that stopped
+// asking no longer holds the mean up by the time a refused peer asks again.
+const ShareHorizon = StallTimeout / 2
 
 type siteBlock[S, B comparable] struct {
 	site  S
@@ -31,39 +70,143 @@ type siteBlock[S, B comparable] struct {
 type grant[P comparable] struct {
 	peer P
 	at   time.Time
+	// refusedBy, when not empty, marks no grant but a block refused for
+	// shares to these peers since at. Peers, not refusals: bitswap asks
+	// again (want-have, then want-block; rebroadcasts).
+	refusedBy []P
+}
+
+// siteShares is one site's active peers, least recently asking first, and
+// the sum of their grants.
+type siteShares[P comparable] struct {
+	peers  map[P]*list.Element // of *member[P]
+	order  list.List
+	grants int
+}
+
+type member[P comparable] struct {
+	peer   P
+	asked  time.Time
+	grants int // the site's mean when it became active, plus its grants since
 }
 
 // NewSiteGrants returns an empty rule with the given window.
 func NewSiteGrants[S, B, P comparable](window time.Duration) *SiteGrants[S, B, P] {
-	return &SiteGrants[S, B, P]{window: window, granted: map[siteBlock[S, B]]grant[P]{}, served: map[P]time.Time{}}
+	return &SiteGrants[S, B, P]{window: window, granted: map[siteBlock[S, B]]grant[P]{},
+		served: map[P]time.Time{}, sites: map[S]*siteShares[P]{}}
 }
 
 // Allow tells whether peer p of site may have block b at now, and records
 // the grant when it may. The same peer asking again is always allowed
 // (bitswap asks want-have, then want-block).
 func (g *SiteGrants[S, B, P]) Allow(site S, b B, p P, now time.Time) bool {
+	m, sh := g.asked(site, p, now)
 	key := siteBlock[S, B]{site, b}
-	if old, ok := g.granted[key]; ok && old.peer != p && g.live(old, now) {
+	old, ok := g.granted[key]
+	if ok && len(old.refusedBy) == 0 && g.live(old, now) {
+		if old.peer != p {
+			return false
+		}
+		g.granted[key] = grant[P]{peer: p, at: now}
+		return true
+	}
+	var refusedBy []P
+	since := now
+	if ok && len(old.refusedBy) > 0 && now.Sub(old.at) < g.window {
+		refusedBy, since = old.refusedBy, old.at
+	}
+	// m.grants > mean + ShareSlack, in integers. A block already refused
+	// for shares to as many other peers as p has active neighbours goes to p
+	// whatever its share: each may have been above the mean when it
+	// asked, and none would ask again before a stall.
+	again := slices.Contains(refusedBy, p)
+	others := len(refusedBy)
+	if again {
+		others--
+	}
+	if n := sh.order.Len(); others < n-1 && m.grants*n > sh.grants+ShareSlack*n {
+		if !again {
+			refusedBy = append(refusedBy, p)
+		}
+		g.put(key, grant[P]{peer: p, at: since, refusedBy: refusedBy}, now)
 		return false
 	}
-	g.granted[key] = grant[P]{p, now}
-	// Sweep expired grants once the map could have doubled since the last
-	// sweep: memory stays within about twice the live grants (plus 4096),
-	// at O(1) amortised cost per request.
-	if g.inserts++; g.inserts >= max(4096, g.kept) {
-		for k, old := range g.granted {
-			if !g.live(old, now) {
-				delete(g.granted, k)
-			}
-		}
-		for p, at := range g.served {
-			if now.Sub(at) >= g.window {
-				delete(g.served, p)
-			}
-		}
-		g.inserts, g.kept = 0, len(g.granted)
-	}
+	m.grants++
+	sh.grants++
+	g.put(key, grant[P]{peer: p, at: now}, now)
 	return true
+}
+
+// put records a grant or refusal. It sweeps expired entries and idle
+// peers once the map could have doubled since the last sweep: memory stays
+// within about twice the live entries (plus 4096), at O(1) amortised cost
+// per request.
+func (g *SiteGrants[S, B, P]) put(key siteBlock[S, B], v grant[P], now time.Time) {
+	g.granted[key] = v
+	if g.inserts++; g.inserts >= max(4096, g.kept) {
+		g.sweep(now)
+	}
+}
+
+// asked records that p of site asked at now and returns its share entry.
+func (g *SiteGrants[S, B, P]) asked(site S, p P, now time.Time) (*member[P], *siteShares[P]) {
+	sh := g.sites[site]
+	if sh == nil {
+		sh = &siteShares[P]{peers: map[P]*list.Element{}}
+		g.sites[site] = sh
+	}
+	sh.expire(now)
+	e := sh.peers[p]
+	if e == nil {
+		// A peer that (re)joins starts at the mean: it takes its share of
+		// what comes next, not a burst that would catch up on what its
+		// neighbours got before (that burst would all go through its
+		// uplink).
+		m := &member[P]{peer: p}
+		if n := sh.order.Len(); n > 0 {
+			m.grants = sh.grants / n
+			sh.grants += m.grants
+		}
+		e = sh.order.PushBack(m)
+		sh.peers[p] = e
+	} else {
+		sh.order.MoveToBack(e)
+	}
+	m := e.Value.(*member[P])
+	m.asked = now
+	return m, sh
+}
+
+// expire forgets the peers that have not asked within ShareHorizon.
+func (sh *siteShares[P]) expire(now time.Time) {
+	for e := sh.order.Front(); e != nil; e = sh.order.Front() {
+		m := e.Value.(*member[P])
+		if now.Sub(m.asked) < ShareHorizon {
+			return
+		}
+		sh.order.Remove(e)
+		delete(sh.peers, m.peer)
+		sh.grants -= m.grants
+	}
+}
+
+func (g *SiteGrants[S, B, P]) sweep(now time.Time) {
+	for k, old := range g.granted {
+		if !g.live(old, now) {
+			delete(g.granted, k)
+		}
+	}
+	for p, at := range g.served {
+		if now.Sub(at) >= g.window {
+			delete(g.served, p)
+		}
+	}
+	for s, sh := range g.sites {
+		if sh.expire(now); sh.order.Len() == 0 {
+			delete(g.sites, s)
+		}
+	}
+	g.inserts, g.kept = 0, len(g.granted)
 }
 
 // Served records that peer p was sent a block at now: its grants stay
@@ -82,7 +225,7 @@ func (g *SiteGrants[S, B, P]) live(old grant[P], now time.Time) bool {
 	return now.Sub(last) < g.window
 }
 
-// Len is the number of grants held (live or not yet swept).
+// Len is the number of grants and refusals held (live or not yet swept).
 func (g *SiteGrants[S, B, P]) Len() int { return len(g.granted) }
 
 // StallTimeout is how long a device's fetch may go without receiving a

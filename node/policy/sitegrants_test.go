@@ -32,14 +32,24 @@ func TestSiteGrants(t *testing.T) {
 func TestSiteGrantsMemoryIsBounded(t *testing.T) {
 	g := NewSiteGrants[int, int, int](time.Second)
 	now := time.Unix(0, 0)
-	peak := 0
+	peak, peakPeers := 0, 0
 	for i := range 200000 {
 		now = now.Add(time.Millisecond) // 1000 live grants at any time
 		g.Allow(i%7, i, i, now)
 		peak = max(peak, g.Len())
+		peers := 0
+		if i%1000 == 0 {
+			for _, sh := range g.sites {
+				peers += len(sh.peers)
+			}
+		}
+		peakPeers = max(peakPeers, peers)
 	}
 	if peak > 2*4096+2000 {
 		t.Fatalf("%d grants held for about 1000 live ones", peak)
+	}
+	if active := int(ShareHorizon / time.Millisecond); peakPeers > active+7 {
+		t.Fatalf("%d peers' shares held for %d active ones", peakPeers, active)
 	}
 }
 
@@ -61,5 +71,189 @@ func TestSiteGrantsLastWhileTheirPeerIsServed(t *testing.T) {
 	later := t0.Add(100*time.Second + 31*time.Second)
 	if !g.Allow("A", "x", "a2", later) {
 		t.Fatal("a grant outlived its peer's last block by more than the window")
+	}
+}
+
+// TestSiteGrantsSpreadASite plays the devices of one site asking the seed
+// for the same windows of blocks in index order, every device asking each
+// window in turn, a1 always first (before the spreading rule it was
+// granted everything). As agents do, each first asks for the release's
+// block list (block -1), which makes them all active. Every block must go
+// to exactly one device, and none may hold more than its share
+// (blocks / devices) + ShareSlack + 1: its uplink then carries no more
+// than that to each neighbour.
+func TestSiteGrantsSpreadASite(t *testing.T) {
+	cases := []struct {
+		name          string
+		peers, blocks int
+		window        int // blocks a device asks at once
+		ahead         int // windows a1 asks before the others ask them
+	}{
+		{"lone device gets everything", 1, 64, 8, 0},
+		{"two devices", 2, 64, 8, 0},
+		{"eight devices", 8, 64, 8, 0},
+		{"eight devices, two windows in flight", 8, 64, 16, 0},
+		{"eight devices, the first one window ahead", 8, 64, 8, 1},
+		{"eight devices, the first four windows ahead", 8, 256, 8, 4},
+		{"sixteen devices, few blocks", 16, 12, 8, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g := NewSiteGrants[string, int, int](30 * time.Second)
+			now := time.Unix(1000, 0)
+			holder := map[int]int{}
+			got := make([]int, c.peers)
+			ask := func(p, from, n int) {
+				for b := from; b < min(from+n, c.blocks); b++ {
+					now = now.Add(time.Millisecond)
+					if !g.Allow("A", b, p, now) {
+						continue
+					}
+					if h, ok := holder[b]; ok && h != p {
+						t.Fatalf("block %d granted to device %d, then to %d: two copies for the site", b, h, p)
+					}
+					if _, ok := holder[b]; !ok {
+						got[p]++
+					}
+					holder[b] = p
+				}
+			}
+			for p := range c.peers {
+				ask(p, -1, 1)
+			}
+			for w := 0; w*c.window < c.blocks+c.ahead*c.window; w++ {
+				if first := (w + c.ahead) * c.window; first < c.blocks {
+					ask(0, first, c.window)
+				}
+				if w*c.window < c.blocks {
+					for p := 1; p < c.peers; p++ {
+						ask(p, w*c.window, c.window)
+					}
+				}
+			}
+			if len(holder) != c.blocks+1 {
+				t.Fatalf("%d of %d blocks granted: the rest would wait for a stall", len(holder), c.blocks+1)
+			}
+			share := (c.blocks + 1 + c.peers - 1) / c.peers
+			for p, n := range got {
+				if n > share+ShareSlack+1 {
+					t.Fatalf("device %d was granted %d blocks (all: %v), its share is %d + %d", p, n, got, share, ShareSlack)
+				}
+			}
+		})
+	}
+}
+
+// TestSiteGrantsNeighboursGone: a device whose neighbours stopped asking
+// (done or gone) may be refused for fairness at first, but is granted
+// everything once they have been silent for ShareHorizon, which is before
+// it asks again after a stall (StallTimeout).
+func TestSiteGrantsNeighboursGone(t *testing.T) {
+	g := NewSiteGrants[string, int, int](30 * time.Second)
+	now := time.Unix(1000, 0)
+	b := 0
+	for range 4 { // eight devices share 32 blocks
+		for p := range 8 {
+			for range 8 {
+				g.Allow("A", b%32+(b/32)*1000, p, now)
+				b++
+			}
+		}
+	}
+	// Only device 0 goes on asking, for blocks nobody holds.
+	refused := 0
+	for b := 100; b < 140; b++ {
+		now = now.Add(10 * time.Millisecond)
+		if !g.Allow("A", b, 0, now) {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Fatal("device 0 was granted 40 more blocks while 7 neighbours with fewer were active: no fair share")
+	}
+	// Refused blocks are asked for again after a stall.
+	now = now.Add(StallTimeout)
+	for b := 100; b < 140; b++ {
+		if !g.Allow("A", b, 0, now) {
+			t.Fatalf("block %d refused at a stall re-ask to a device whose neighbours left", b)
+		}
+	}
+}
+
+// TestSiteGrantsBlockAskedByAllIsGranted: the devices of a site each ask
+// for block z when above their share (each took blocks since); z still
+// goes to one of them, the last to ask, instead of waiting for a stall.
+func TestSiteGrantsBlockAskedByAllIsGranted(t *testing.T) {
+	g := NewSiteGrants[string, int, string](30 * time.Second)
+	now := time.Unix(1000, 0)
+	peers := []string{"a", "b", "c"}
+	for _, p := range peers {
+		g.Allow("A", -1, p, now) // the block list: all three are active
+	}
+	const z = 1000
+	next := 0
+	for i, p := range peers {
+		for g.Allow("A", next, p, now) { // p takes blocks until above its share
+			next++
+		}
+		next++
+		if i < len(peers)-1 {
+			for range 3 { // asking again (bitswap does) is still one peer
+				if g.Allow("A", z, p, now) {
+					t.Fatalf("%s, above its share, was granted z after asking again", p)
+				}
+			}
+			continue
+		}
+		if !g.Allow("A", z, p, now) {
+			t.Fatalf("%s, the last of the site to ask for z, was refused it", p)
+		}
+	}
+}
+
+// TestSiteGrantsNewcomerStartsAtTheMean: a device that becomes active (or
+// comes back after ShareHorizon) starts at its site's mean, so it takes
+// its share of the next blocks, not a burst of them that its uplink alone
+// would then carry to its neighbours.
+func TestSiteGrantsNewcomerStartsAtTheMean(t *testing.T) {
+	g := NewSiteGrants[string, int, string](30 * time.Second)
+	now := time.Unix(1000, 0)
+	for b := range 20 {
+		g.Allow("A", b, []string{"a1", "a2"}[b%2], now)
+	}
+	steps := []struct {
+		peer  string
+		block int
+		want  bool
+	}{
+		{"a3", 20, true}, // a3 starts at 10, as a1 and a2
+		{"a3", 21, true},
+		{"a3", 22, true},
+		{"a3", 23, true},  // a3 14, mean 34/3
+		{"a3", 24, false}, // more than ShareSlack above
+		{"a1", 24, true},
+		{"a2", 25, true},
+		{"a3", 25, false}, // granted to a2: a3 fetches it over the LAN
+		{"a3", 26, true},
+	}
+	for i, s := range steps {
+		if got := g.Allow("A", s.block, s.peer, now); got != s.want {
+			t.Fatalf("step %d: %s asks %d: %v, want %v", i, s.peer, s.block, got, s.want)
+		}
+	}
+}
+
+// BenchmarkSiteGrantsAllow: sites of 20 devices asking for 400 blocks in
+// turn, as the simulator's seed judges them.
+func BenchmarkSiteGrantsAllow(b *testing.B) {
+	g := NewSiteGrants[int32, int32, int32](30 * time.Second)
+	now := time.Unix(0, 0)
+	i := 0
+	for b.Loop() {
+		site := int32(i % 1000)
+		dev := site*20 + int32(i/1000%20)
+		g.Allow(site, int32(i/20000%400), dev, now)
+		now = now.Add(time.Microsecond)
+		i++
 	}
 }
