@@ -17,9 +17,13 @@ import (
 	"github.com/ipfs/go-datastore/query"
 )
 
+// testDirect is whether test pack stores write with O_DIRECT; tests of
+// the write path run both ways.
+var testDirect = true
+
 func openTestPacks(t *testing.T, dir string, target int64) *packDir {
 	t.Helper()
-	d, err := openPackDir(dir, slog.New(slog.DiscardHandler))
+	d, err := openPackDir(dir, slog.New(slog.DiscardHandler), testDirect)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,27 +111,44 @@ func packFiles(t *testing.T, dir string) []string {
 // the damaged one is gone, the pack is truncated to its valid part, and
 // the store takes new writes that survive another reopen.
 func TestPackTornTail(t *testing.T) {
+	bothWriteModes(t, testPackTornTail)
+}
+
+// bothWriteModes runs test with O_DIRECT writes, then with buffered ones.
+func bothWriteModes(t *testing.T, test func(*testing.T)) {
+	for _, direct := range []bool{true, false} {
+		t.Run(fmt.Sprintf("direct=%v", direct), func(t *testing.T) {
+			defer func(old bool) { testDirect = old }(testDirect)
+			testDirect = direct
+			test(t)
+		})
+	}
+}
+
+func testPackTornTail(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 5))
 	values := randValues(r, 6, 20_000)
 	lastKey := "/" + key(5).Name()
 	lastHead := recHeaderSize + int64(len(lastKey))
 	tests := []struct {
 		name   string
-		damage func(data []byte, last int64) []byte // last: offset of the last record
-		lost   int                                  // records lost at the end
+		damage func(data []byte, last, end int64) []byte // the last record: offset, end
+		lost   int                                       // records lost at the end
 	}{
-		{"whole", func(b []byte, _ int64) []byte { return b }, 0},
-		{"cut in header", func(b []byte, last int64) []byte { return b[:last+7] }, 1},
-		{"cut in key", func(b []byte, last int64) []byte { return b[:last+recHeaderSize+2] }, 1},
-		{"cut in value", func(b []byte, last int64) []byte { return b[:len(b)-100] }, 1},
-		{"cut before last byte", func(b []byte, last int64) []byte { return b[:len(b)-1] }, 1},
-		{"garbled value", func(b []byte, last int64) []byte { b[len(b)-50] ^= 1; return b }, 1},
-		{"garbled key", func(b []byte, last int64) []byte { b[last+recHeaderSize+1] ^= 0x20; return b }, 1},
-		{"garbled length", func(b []byte, last int64) []byte { b[last+8]++; return b }, 1},
-		{"garbled magic", func(b []byte, last int64) []byte { b[last] = 'X'; return b }, 1},
-		{"zeros appended", func(b []byte, _ int64) []byte { return append(b, make([]byte, 4096)...) }, 0},
-		{"garbage appended", func(b []byte, _ int64) []byte { return append(b, randBytes(r, 100)...) }, 0},
-		{"header appended without value", func(b []byte, last int64) []byte { return append(b, b[last:last+lastHead]...) }, 0},
+		{"whole", func(b []byte, _, _ int64) []byte { return b }, 0},
+		{"cut in header", func(b []byte, last, _ int64) []byte { return b[:last+7] }, 1},
+		{"cut in key", func(b []byte, last, _ int64) []byte { return b[:last+recHeaderSize+2] }, 1},
+		{"cut in value", func(b []byte, _, end int64) []byte { return b[:end-100] }, 1},
+		{"cut before last byte", func(b []byte, _, end int64) []byte { return b[:end-1] }, 1},
+		{"cut in padding", func(b []byte, _, end int64) []byte { return b[:end+1] }, 0},
+		{"garbled value", func(b []byte, _, end int64) []byte { b[end-50] ^= 1; return b }, 1},
+		{"garbled key", func(b []byte, last, _ int64) []byte { b[last+recHeaderSize+1] ^= 0x20; return b }, 1},
+		{"garbled length", func(b []byte, last, _ int64) []byte { b[last+8]++; return b }, 1},
+		{"garbled magic", func(b []byte, last, _ int64) []byte { b[last] = 'X'; return b }, 1},
+		{"garbled padding", func(b []byte, _, end int64) []byte { b[end+1] = 1; return b }, 0},
+		{"zeros appended", func(b []byte, _, _ int64) []byte { return append(b, make([]byte, 4096)...) }, 0},
+		{"garbage appended", func(b []byte, _, _ int64) []byte { return append(b, randBytes(r, 100)...) }, 0},
+		{"header appended without value", func(b []byte, last, _ int64) []byte { return append(b, b[last:last+lastHead]...) }, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -136,15 +157,21 @@ func TestPackTornTail(t *testing.T) {
 			d := openTestPacks(t, dir, 1<<30)
 			putN(t, d, 0, values[:3], 3)
 			putN(t, d, 3, values[3:], 1) // the last record ends the pack
-			last := d.index[lastKey].off
+			last, end := d.index[lastKey].off, d.index[lastKey].off+d.index[lastKey].size()
 			d.Close()
 			p := packFiles(t, dir)[0]
 			data, _ := os.ReadFile(p)
-			valid := last
-			if tc.lost == 0 {
-				valid = int64(len(data))
+			damaged := tc.damage(bytes.Clone(data), last, end)
+			valid := int64(len(damaged))
+			switch {
+			case tc.lost > 0:
+				valid = last
+			case len(damaged) > len(data):
+				valid = int64(len(data)) // what was appended is cut
+			case len(damaged) == len(data) && !bytes.Equal(damaged, data):
+				valid = end // the garbled padding is cut
 			}
-			if err := os.WriteFile(p, tc.damage(data, last), 0o600); err != nil {
+			if err := os.WriteFile(p, damaged, 0o600); err != nil {
 				t.Fatal(err)
 			}
 			d = openTestPacks(t, dir, 1<<30)
@@ -231,7 +258,9 @@ func dirSize(t *testing.T, dir string) int64 {
 // compacts: empty packs are removed, mostly dead ones rewritten, disk
 // space shrinks, every live value is intact, and after a reopen the
 // deleted keys stay deleted (tombstones carried over where needed).
-func TestPackCompaction(t *testing.T) {
+func TestPackCompaction(t *testing.T) { bothWriteModes(t, testPackCompaction) }
+
+func testPackCompaction(t *testing.T) {
 	const n = 60
 	tests := []struct {
 		name             string
@@ -240,7 +269,7 @@ func TestPackCompaction(t *testing.T) {
 	}{
 		{"nothing dead", func(int) bool { return false }, false, false},
 		{"all dead", func(int) bool { return true }, true, false},
-		{"first half dead", func(i int) bool { return i < n/2 }, true, false},      // the third pack half dead
+		{"first two packs dead", func(i int) bool { return i < 24 }, true, false},
 		{"most dead, scattered", func(i int) bool { return i%5 != 0 }, true, true}, // then the tombstones are not needed
 		{"a third dead", func(i int) bool { return i%3 == 0 }, false, false},       // the tombstones' pack is needed
 		{"mixed", func(i int) bool { return i < 20 || i%4 != 0 }, true, true},
@@ -301,16 +330,17 @@ func TestPackCompaction(t *testing.T) {
 func TestPackTombstoneCarriedOver(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	d := openTestPacks(t, dir, 1000) // a pack is full after two records
-	big := bytes.Repeat([]byte{1}, 600)
-	d.Put(ctx, key(1), big) // pack 1: the record to delete, and a live one
+	d := openTestPacks(t, dir, 20_000)
+	big := bytes.Repeat([]byte{1}, 8000) // a record and its padding: 8 KiB
+	d.Put(ctx, key(1), big)              // pack 1: the record to delete, and two live ones
 	d.Put(ctx, key(2), big)
+	d.Put(ctx, key(8), big)
 	d.Put(ctx, key(3), big) // pack 2
 	d.Delete(ctx, key(1))   // tombstone in pack 2
 	d.Delete(ctx, key(3))   // tombstone in pack 2 of a record in pack 2
 	d.Put(ctx, key(4), big)
-	d.Delete(ctx, key(4))   // pack 3: pack 2 holds nothing live
-	d.Put(ctx, key(5), big) // pack 3
+	d.Delete(ctx, key(4)) // pack 3: pack 2 holds nothing live
+	d.Put(ctx, key(5), big)
 	d.Put(ctx, key(6), big)
 	d.Put(ctx, key(7), big) // pack 4, the newest
 	st, err := d.compact(ctx)
@@ -320,7 +350,7 @@ func TestPackTombstoneCarriedOver(t *testing.T) {
 	if st.Removed != 1 || len(packFiles(t, dir)) != 3 {
 		t.Fatalf("compact %+v, packs %v; want pack 2 removed", st, packFiles(t, dir))
 	}
-	want := map[ds.Key][]byte{key(2): big, key(5): big, key(6): big, key(7): big}
+	want := map[ds.Key][]byte{key(2): big, key(8): big, key(5): big, key(6): big, key(7): big}
 	checkContents(t, d, want)
 	checkReopened(t, d, want)
 }

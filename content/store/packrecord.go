@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash/crc32"
 	"io"
+	"slices"
 )
 
 // A pack file is a sequence of records, each
@@ -13,7 +14,8 @@ import (
 //	value CRC-32C u32 | header CRC-32C u32 | key | value
 //
 // (little endian; the header CRC covers the 16 bytes before it and the
-// key). A put record's value is the block; a tombstone's value is the
+// key). Synced appends start at a multiple of 4096 bytes: zeros from the
+// end of a record to the next multiple are padding. A put record's value is the block; a tombstone's value is the
 // location it deletes: pack number u32 | record offset u64. A torn or
 // garbled record ends the pack's valid part: the scan stops there.
 const (
@@ -132,7 +134,21 @@ func scanPack(r io.ReaderAt, size int64, verify bool, fn func(record)) (int64, e
 	for off < size {
 		rec, err := readRecord(r, off, size, verify, &buf)
 		if errors.Is(err, errBadRecord) {
-			return off, nil
+			// Zeros up to the next multiple of alignment pad an
+			// append; anything else ends the valid part.
+			next := min(alignUp(off), size)
+			if next == off {
+				return off, nil
+			}
+			b := grow(&buf, int(next-off))
+			if _, err := r.ReadAt(b, off); err != nil && !errors.Is(err, io.EOF) {
+				return off, err
+			}
+			if slices.ContainsFunc(b, func(c byte) bool { return c != 0 }) {
+				return off, nil
+			}
+			off = next
+			continue
 		}
 		if err != nil {
 			return off, err

@@ -89,7 +89,7 @@ func Open(dir string, opt Options) (*Store, error) {
 	}
 	switch b {
 	case Pack:
-		pd, err := openPackDir(filepath.Join(dir, "packs"), log)
+		pd, err := openPackDir(filepath.Join(dir, "packs"), log, true)
 		if err != nil {
 			return nil, fmt.Errorf("open store %s: %w", dir, err)
 		}
