@@ -52,10 +52,15 @@ type packDir struct {
 	abuf   []byte // aligned staging for direct writes
 	direct bool   // write synced appends with O_DIRECT when the file system can
 
-	mu    sync.RWMutex // index and packs; readers hold it across their pread
-	index map[string]loc
-	packs map[uint32]*pack
+	mu     sync.RWMutex // index and packs; readers hold it across their pread
+	index  map[string]loc
+	packs  map[uint32]*pack
+	closed bool
 }
+
+// errClosed answers every call after Close (a reader that outlives the
+// store gets an error, not a crash).
+var errClosed = errors.New("pack datastore: closed")
 
 // loc is where a value lives: its record's pack and offset, the length of
 // the record's header and key, and the value's length.
@@ -210,6 +215,9 @@ type op struct {
 // first if it is full), with one fdatasync if sync, and applies them to
 // the index in order. d.wmu must be held.
 func (d *packDir) appendOps(ops []op, sync bool) error {
+	if d.closed {
+		return errClosed
+	}
 	if len(ops) == 0 {
 		return nil
 	}
@@ -452,6 +460,9 @@ func checkPut(k ds.Key, value []byte) error {
 func (d *packDir) Get(ctx context.Context, k ds.Key) ([]byte, error) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
+	if d.closed {
+		return nil, errClosed
+	}
 	l, ok := d.index[k.String()]
 	if !ok {
 		return nil, ds.ErrNotFound
@@ -466,6 +477,9 @@ func (d *packDir) Get(ctx context.Context, k ds.Key) ([]byte, error) {
 func (d *packDir) Has(ctx context.Context, k ds.Key) (bool, error) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
+	if d.closed {
+		return false, errClosed
+	}
 	_, ok := d.index[k.String()]
 	return ok, nil
 }
@@ -473,6 +487,9 @@ func (d *packDir) Has(ctx context.Context, k ds.Key) (bool, error) {
 func (d *packDir) GetSize(ctx context.Context, k ds.Key) (int, error) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
+	if d.closed {
+		return -1, errClosed
+	}
 	l, ok := d.index[k.String()]
 	if !ok {
 		return -1, ds.ErrNotFound
@@ -490,6 +507,10 @@ func (d *packDir) Delete(ctx context.Context, k ds.Key) error {
 // then applies the query's filters, orders, offset and limit naively.
 func (d *packDir) Query(ctx context.Context, q query.Query) (query.Results, error) {
 	d.mu.RLock()
+	if d.closed {
+		d.mu.RUnlock()
+		return nil, errClosed
+	}
 	keys := make([]string, 0, len(d.index))
 	for k := range d.index {
 		keys = append(keys, k)
@@ -509,6 +530,9 @@ func (d *packDir) Query(ctx context.Context, q query.Query) (query.Results, erro
 func (d *packDir) Sync(ctx context.Context, prefix ds.Key) error {
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
+	if d.closed {
+		return errClosed
+	}
 	if d.cur == nil {
 		return nil
 	}
@@ -518,6 +542,9 @@ func (d *packDir) Sync(ctx context.Context, prefix ds.Key) error {
 func (d *packDir) Close() error {
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
+	if d.closed {
+		return nil
+	}
 	var err error
 	if d.cur != nil {
 		err = unix.Fdatasync(int(d.cur.f.Fd()))
@@ -528,7 +555,7 @@ func (d *packDir) Close() error {
 		p.close()
 		delete(d.packs, id)
 	}
-	d.cur = nil
+	d.cur, d.closed = nil, true
 	return err
 }
 
@@ -580,6 +607,9 @@ func (d *packDir) compact(ctx context.Context) (compactStats, error) {
 	var st compactStats
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
+	if d.closed {
+		return st, errClosed
+	}
 	d.mu.RLock()
 	before := d.sizeLocked()
 	d.mu.RUnlock()

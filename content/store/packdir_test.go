@@ -398,3 +398,34 @@ func TestPackConcurrent(t *testing.T) {
 	})
 	wg.Wait()
 }
+
+// TestPackAfterClose: a reader or writer that outlives the store gets an
+// error, not a crash.
+func TestPackAfterClose(t *testing.T) {
+	ctx := context.Background()
+	d := openTestPacks(t, t.TempDir(), 1<<20)
+	if err := d.Put(ctx, key(1), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"Get", func() error { _, err := d.Get(ctx, key(1)); return err }},
+		{"Has", func() error { _, err := d.Has(ctx, key(1)); return err }},
+		{"GetSize", func() error { _, err := d.GetSize(ctx, key(1)); return err }},
+		{"Put", func() error { return d.Put(ctx, key(2), []byte("w")) }},
+		{"Delete", func() error { return d.Delete(ctx, key(1)) }},
+		{"Query", func() error { _, err := d.Query(ctx, query.Query{}); return err }},
+		{"compact", func() error { _, err := d.compact(ctx); return err }},
+	}
+	for _, tc := range tests {
+		if err := tc.call(); !errors.Is(err, errClosed) {
+			t.Errorf("%s after Close = %v, want errClosed", tc.name, err)
+		}
+	}
+	if err := d.Close(); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
+}
