@@ -137,6 +137,17 @@ func TestAgentSurvivesSIGKILL(t *testing.T) {
 	push("1.0.0")
 	a := agent(dev)
 	waitFor(dev, v1, 60*time.Second)
+	// The agent pins the release just after switching to it: kill it
+	// only once it says so, or the trials' GC would rightly collect the
+	// old release, which no pin would name.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if lg, _ := os.ReadFile(filepath.Join(dev, "agent.log")); bytes.Contains(lg, []byte(`msg="release installed"`)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the agent did not log the installation of the old release")
+		}
+	}
 	kill(a)
 	push("2.0.0")
 	// How long does the update take from there?
@@ -187,6 +198,13 @@ func TestAgentSurvivesSIGKILL(t *testing.T) {
 			t.Fatalf("trial %d: no block found in the store of an agent that installed the release", i)
 		}
 		if len(after) < len(kept) {
+			// What the store and GC said, to tell a collection from a loss.
+			lg, _ := os.ReadFile(filepath.Join(d, "agent.log"))
+			for line := range strings.Lines(string(lg)) {
+				if strings.Contains(line, "garbage collected") || strings.Contains(line, "pack") || strings.Contains(line, "pin") {
+					t.Log(strings.TrimSpace(line))
+				}
+			}
 			t.Fatalf("trial %d: the store lost blocks (%d, then %d)", i, len(kept), len(after))
 		}
 		fetchedAfter += len(received)
