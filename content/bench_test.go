@@ -105,8 +105,15 @@ var storeKinds = []storeKind{
 	{"mem", func(b *testing.B) (blockstore.Blockstore, func()) {
 		return blockstore.NewBlockstore(dssync.MutexWrap(datastore.NewMapDatastore())), func() {}
 	}},
-	{"flat", func(b *testing.B) (blockstore.Blockstore, func()) {
+	{"pack", func(b *testing.B) (blockstore.Blockstore, func()) {
 		s, err := store.Open(b.TempDir(), store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s.Blockstore(), func() { s.Close() }
+	}},
+	{"flat", func(b *testing.B) (blockstore.Blockstore, func()) {
+		s, err := store.Open(b.TempDir(), store.Options{Backend: store.Flat})
 		if err != nil {
 			b.Fatal(err)
 		}

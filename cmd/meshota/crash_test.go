@@ -2,9 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"fmt"
-	"io/fs"
 	mrand "math/rand/v2"
 	"os"
 	"os/exec"
@@ -16,6 +16,8 @@ import (
 
 	"github.com/ipfs/boxo/datastore/dshelp"
 	"github.com/ipfs/go-cid"
+
+	"github.com/meshota/meshota/content/store"
 )
 
 // TestAgentSurvivesSIGKILL kills a real agent at seeded random instants
@@ -110,16 +112,23 @@ func TestAgentSurvivesSIGKILL(t *testing.T) {
 		}
 		return d
 	}
-	// storeBlocks lists the blocks in d's store by file name (the
-	// datastore key of the block's multihash).
+	// storeBlocks lists the blocks in d's store (its agent stopped) by
+	// the datastore key of the block's multihash, as the store's own open
+	// finds them (after a kill: with a torn tail cut off).
 	storeBlocks := func(d string) map[string]bool {
+		st, err := store.Open(filepath.Join(d, "store"), store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		keys, err := st.Blockstore().AllKeysChan(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
 		names := map[string]bool{}
-		filepath.WalkDir(filepath.Join(d, "store", "blocks"), func(_ string, e fs.DirEntry, err error) error {
-			if err == nil && e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".tmp") {
-				names[e.Name()] = true
-			}
-			return nil
-		})
+		for c := range keys {
+			names[blockName(c)] = true
+		}
 		return names
 	}
 
@@ -128,6 +137,17 @@ func TestAgentSurvivesSIGKILL(t *testing.T) {
 	push("1.0.0")
 	a := agent(dev)
 	waitFor(dev, v1, 60*time.Second)
+	// The agent pins the release just after switching to it: kill it
+	// only once it says so, or the trials' GC would rightly collect the
+	// old release, which no pin would name.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if lg, _ := os.ReadFile(filepath.Join(dev, "agent.log")); bytes.Contains(lg, []byte(`msg="release installed"`)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the agent did not log the installation of the old release")
+		}
+	}
 	kill(a)
 	push("2.0.0")
 	// How long does the update take from there?
@@ -174,7 +194,17 @@ func TestAgentSurvivesSIGKILL(t *testing.T) {
 				t.Fatalf("trial %d: block %s is in the store, was not before the restart, and is not in the log of blocks received", i, name)
 			}
 		}
+		if len(after) == 0 {
+			t.Fatalf("trial %d: no block found in the store of an agent that installed the release", i)
+		}
 		if len(after) < len(kept) {
+			// What the store and GC said, to tell a collection from a loss.
+			lg, _ := os.ReadFile(filepath.Join(d, "agent.log"))
+			for line := range strings.Lines(string(lg)) {
+				if strings.Contains(line, "garbage collected") || strings.Contains(line, "pack") || strings.Contains(line, "pin") {
+					t.Log(strings.TrimSpace(line))
+				}
+			}
 			t.Fatalf("trial %d: the store lost blocks (%d, then %d)", i, len(kept), len(after))
 		}
 		fetchedAfter += len(received)
@@ -185,6 +215,11 @@ func TestAgentSurvivesSIGKILL(t *testing.T) {
 	if outcomes["old"] == 0 || outcomes["new"] == 0 {
 		t.Fatalf("kills all landed on one side of the switch (%v): the window does not cover the update", outcomes)
 	}
+}
+
+// blockName is the datastore key of c's multihash, without the slash.
+func blockName(c cid.Cid) string {
+	return strings.TrimPrefix(dshelp.MultihashToDsKey(c.Hash()).String(), "/")
 }
 
 // receivedBlocks reads an agent's debug log and returns the store file
@@ -209,7 +244,7 @@ func receivedBlocks(t *testing.T, logFile string) map[string]bool {
 		if err != nil {
 			t.Fatalf("block line %q: %v", line, err)
 		}
-		names[strings.TrimPrefix(dshelp.MultihashToDsKey(c.Hash()).String(), "/")] = true
+		names[blockName(c)] = true
 	}
 	return names
 }

@@ -146,13 +146,10 @@ func (d *flatDir) Delete(ctx context.Context, k ds.Key) error {
 // Query lists every key (and value unless KeysOnly), then applies the
 // query's filters, orders, offset and limit naively.
 func (d *flatDir) Query(ctx context.Context, q query.Query) (query.Results, error) {
-	raw := q
-	raw.Filters, raw.Orders, raw.Offset, raw.Limit, raw.Prefix = nil, nil, 0, 0, ""
-	res := query.ResultsWithContext(raw, func(qctx context.Context, out chan<- query.Result) {
+	return naiveQuery(ctx, q, func(yield func(string) bool) error {
 		shards, err := os.ReadDir(d.dir)
 		if err != nil {
-			out <- query.Result{Error: err}
-			return
+			return err
 		}
 		for _, s := range shards {
 			if !s.IsDir() {
@@ -160,36 +157,16 @@ func (d *flatDir) Query(ctx context.Context, q query.Query) (query.Results, erro
 			}
 			ents, err := os.ReadDir(filepath.Join(d.dir, s.Name()))
 			if err != nil {
-				out <- query.Result{Error: err}
-				return
+				return err
 			}
 			for _, e := range ents {
-				if strings.HasPrefix(e.Name(), ".tmp-") || !validName(e.Name()) {
-					continue
-				}
-				ent := query.Entry{Key: "/" + e.Name()}
-				if !q.KeysOnly {
-					v, err := os.ReadFile(filepath.Join(d.dir, s.Name(), e.Name()))
-					if errors.Is(err, fs.ErrNotExist) {
-						continue // deleted meanwhile
-					}
-					if err != nil {
-						out <- query.Result{Error: err}
-						return
-					}
-					ent.Value, ent.Size = v, len(v)
-				}
-				select {
-				case out <- query.Result{Entry: ent}:
-				case <-qctx.Done():
-					return
-				case <-ctx.Done():
-					return
+				if !strings.HasPrefix(e.Name(), ".tmp-") && validName(e.Name()) && !yield("/"+e.Name()) {
+					return nil
 				}
 			}
 		}
-	})
-	return query.NaiveQueryApply(q, res), nil
+		return nil
+	}, func(key string) ([]byte, error) { return d.Get(ctx, ds.RawKey(key)) }), nil
 }
 
 func (d *flatDir) Sync(ctx context.Context, prefix ds.Key) error { return nil } // every Put is synced

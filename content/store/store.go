@@ -42,9 +42,15 @@ type pinFile struct {
 type Backend int
 
 const (
-	// Flat keeps one file per block (synced temp file + rename); the
-	// default, chosen by measurement (docs/CONTENT.md).
-	Flat Backend = iota
+	// Default is Pack, except that a store an older version created with
+	// the flat layout (dir/blocks and no dir/packs) opens as Flat.
+	Default Backend = iota
+	// Pack appends blocks to pack files with an index in memory; chosen
+	// by measurement (docs/CONTENT.md).
+	Pack
+	// Flat keeps one file per block (synced temp file + rename), the
+	// layout of earlier versions; kept for them and for comparison.
+	Flat
 	// LevelDB is go-ds-leveldb with synced writes, kept for comparison.
 	LevelDB
 )
@@ -65,7 +71,7 @@ type Store struct {
 }
 
 // Open opens (creating if needed) the store in dir: blocks under
-// dir/blocks, pins in dir/pins.
+// dir/packs (or dir/blocks, dir/leveldb), pins in dir/pins.
 func Open(dir string, opt Options) (*Store, error) {
 	log := opt.Logger
 	if log == nil {
@@ -74,7 +80,20 @@ func Open(dir string, opt Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	switch opt.Backend {
+	b := opt.Backend
+	if b == Default {
+		b = Pack
+		if isDir(filepath.Join(dir, "blocks")) && !isDir(filepath.Join(dir, "packs")) {
+			b = Flat
+		}
+	}
+	switch b {
+	case Pack:
+		pd, err := openPackDir(filepath.Join(dir, "packs"), log, true)
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", dir, err)
+		}
+		return &Store{dir: dir, ds: pd, bs: blockstore.NewBlockstore(pd, blockstore.NoPrefix()), log: log}, nil
 	case Flat:
 		fd, err := openFlatDir(filepath.Join(dir, "blocks"))
 		if err != nil {
@@ -89,6 +108,11 @@ func Open(dir string, opt Options) (*Store, error) {
 		return &Store{dir: dir, ds: ldb, bs: blockstore.NewBlockstore(ldb), log: log}, nil
 	}
 	return nil, fmt.Errorf("open store: unknown backend %d", opt.Backend)
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
 }
 
 // Blockstore returns the boxo blockstore, for content and for bitswap.
@@ -177,6 +201,9 @@ func (s *Store) Unpin(channel string, seq uint64) error {
 type GCStats struct {
 	Unpinned      int // pins dropped by the keep policy
 	Kept, Removed int // blocks
+	// Freed is the bytes of pack files removed or rewritten (Pack only;
+	// the other backends free a block's space when it is deleted).
+	Freed int64
 }
 
 // GC drops all but the keep highest-sequence pins of each channel (keep <= 0
@@ -243,6 +270,14 @@ func (s *Store) GC(ctx context.Context, keep int) (GCStats, error) {
 			return st, fmt.Errorf("gc: delete %s: %w", c, err)
 		}
 		st.Removed++
+	}
+	if pd, ok := s.ds.(*packDir); ok {
+		cs, err := pd.compact(ctx)
+		st.Freed = cs.Freed
+		if err != nil {
+			return st, fmt.Errorf("gc: %w", err)
+		}
+		s.log.InfoContext(ctx, "compacted packs", "removed", cs.Removed, "rewritten", cs.Rewritten, "freed", cs.Freed)
 	}
 	s.log.InfoContext(ctx, "garbage collected", "kept", st.Kept, "removed", st.Removed, "unpinned", st.Unpinned)
 	return st, nil

@@ -22,7 +22,10 @@ const channel = "meshota/test/store"
 
 // testBackend is the backend the tests run against; TestBackends re-runs
 // the pin/GC test on every backend.
-var testBackend = Flat
+var testBackend = Pack
+
+// testPackTarget is the pack size of test stores: a release spans several.
+const testPackTarget = 256 << 10
 
 var secret = crypto.ChannelSecret{42}
 
@@ -39,6 +42,9 @@ func openStore(t testing.TB, dir string) *Store {
 	s, err := Open(dir, Options{Backend: testBackend})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if pd, ok := s.ds.(*packDir); ok {
+		pd.packTarget = testPackTarget // many packs: rolls, scans and compaction
 	}
 	return s
 }
@@ -144,6 +150,11 @@ func TestPinAndGC(t *testing.T) {
 	if len(pins) != 2 || pins[0].Sequence != 2 || pins[1].Sequence != 3 {
 		t.Errorf("pins after GC = %+v", pins)
 	}
+	// The collected store reopens with exactly the kept blocks.
+	s.Close()
+	s = openStore(t, s.dir)
+	defer s.Close()
+	checkBlocks(t, s, after)
 	// Release 3 still assembles from the store alone.
 	x, err := content.OpenIndex(ctx, s.Blockstore(), content.StoreSource{Getter: s.Blockstore()}, rels[2].IndexRoot, &rels[2].Key, channel)
 	if err != nil {
@@ -152,6 +163,65 @@ func TestPinAndGC(t *testing.T) {
 	if _, err := content.Assemble(ctx, s.Blockstore(), content.StoreSource{Getter: s.Blockstore()}, x, filepath.Join(t.TempDir(), "stage"), content.AssembleOptions{}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// checkBlocks fails unless s holds exactly want, each block intact.
+func checkBlocks(t *testing.T, s *Store, want map[cid.Cid]bool) {
+	t.Helper()
+	if got := allKeys(t, s); len(got) != len(want) {
+		t.Errorf("%d blocks in the store, want %d", len(got), len(want))
+	}
+	for c := range want {
+		b, err := s.Blockstore().Get(context.Background(), c)
+		if err != nil || content.VerifyBlock(c, b.RawData()) != nil {
+			t.Errorf("block %s unreadable: %v", c, err)
+		}
+	}
+}
+
+// TestGCFreesPacks: releases without shared blocks, pinned in turn; GC
+// of the oldest frees the packs holding its blocks, and the store
+// reopens with every block of the kept releases.
+func TestGCFreesPacks(t *testing.T) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(4, 4))
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	if _, ok := s.ds.(*packDir); !ok {
+		t.Skip("pack backend only")
+	}
+	var sizes []int64
+	for i := range 3 {
+		before := packBytes(t, s)
+		rel := publishFiles(t, s, map[string][]byte{"own": randBytes(r, 1_000_000)})
+		sizes = append(sizes, packBytes(t, s)-before)
+		if err := s.Pin(ctx, Pin{Channel: channel, Sequence: uint64(i + 1), BlockList: rel.BlockListRoot}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live := map[cid.Cid]bool{}
+	before := packBytes(t, s)
+	st, err := s.GC(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for c := range allKeys(t, s) {
+		live[c] = true
+	}
+	after := packBytes(t, s)
+	// Freed also counts the tombstones GC wrote before compacting.
+	if before-after < sizes[0]*3/4 || st.Freed < before-after {
+		t.Errorf("GC freed %d bytes (packs %d -> %d); release 1 took %d", st.Freed, before, after, sizes[0])
+	}
+	s.Close()
+	s = openStore(t, s.dir)
+	defer s.Close()
+	checkBlocks(t, s, live)
+}
+
+func packBytes(t *testing.T, s *Store) int64 {
+	t.Helper()
+	return dirSize(t, filepath.Join(s.dir, "packs"))
 }
 
 func TestGCRefusesWithoutBlockList(t *testing.T) {
@@ -227,13 +297,55 @@ func (s *countingSource) GetBlocks(ctx context.Context, cids []cid.Cid) <-chan b
 }
 
 func TestBackends(t *testing.T) {
-	for _, b := range []Backend{Flat, LevelDB} {
+	for _, b := range []Backend{Pack, Flat, LevelDB} {
 		t.Run(strconv.Itoa(int(b)), func(t *testing.T) {
 			old := testBackend
 			testBackend = b
 			defer func() { testBackend = old }()
 			TestPinAndGC(t)
 			TestReopenKeepsBlocksAndPins(t)
+		})
+	}
+}
+
+// TestDefaultDetectsLayout: the default backend opens a store an older
+// version wrote with the flat layout as flat (its blocks readable), and a
+// new or pack store as packs.
+func TestDefaultDetectsLayout(t *testing.T) {
+	tests := []struct {
+		name    string
+		created Backend // by an earlier Open; Default: none
+		want    string  // datastore type
+	}{
+		{"new store", Default, "*store.packDir"},
+		{"pack store", Pack, "*store.packDir"},
+		{"flat store of an older version", Flat, "*store.flatDir"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var rel *content.Release
+			if tc.created != Default {
+				s, err := Open(dir, Options{Backend: tc.created})
+				if err != nil {
+					t.Fatal(err)
+				}
+				rel = publishFiles(t, s, map[string][]byte{"f": randBytes(rand.New(rand.NewPCG(8, 8)), 300_000)})
+				s.Close()
+			}
+			s, err := Open(dir, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if got := fmt.Sprintf("%T", s.ds); got != tc.want {
+				t.Errorf("opened %s, want %s", got, tc.want)
+			}
+			if rel != nil {
+				if _, err := content.ReadBlockList(context.Background(), s.Blockstore(), rel.BlockListRoot); err != nil {
+					t.Errorf("blocks of the existing store unreadable: %v", err)
+				}
+			}
 		})
 	}
 }
