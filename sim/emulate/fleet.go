@@ -435,6 +435,24 @@ func (e *emulation) release(bundle string) (time.Time, error) {
 	return t0, nil
 }
 
+// settle waits, up to 5 s, until the bytes the seed sent have all been
+// received: a block sent just before the last install (a duplicate, or one
+// a cancel came too late for) may still be on its way over a slow link,
+// and the seed counts it when sent, the device when received.
+func (e *emulation) settle() {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		var got uint64
+		for _, d := range e.devices {
+			got += d.ex.Traffic().FromSeed
+		}
+		if got >= e.seedN.ex.Traffic().Served {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // wait returns when every device installed or the run's context ended.
 func (e *emulation) wait() {
 	for range e.devices {
@@ -447,6 +465,7 @@ func (e *emulation) wait() {
 }
 
 func (e *emulation) measure(r *Result, t0 time.Time) {
+	e.settle()
 	r.Installed = make([]time.Duration, len(e.devices))
 	r.SiteSeedBytes = make([]int64, len(e.spec.Sites))
 	for i, d := range e.devices {
