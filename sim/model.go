@@ -45,8 +45,11 @@ type state struct {
 	byPeers   []float64
 
 	// Sites.
-	sites       [][]int32 // members, honest and malicious
-	siteCount   []int32   // per site × chunk: online honest holders
+	sites     [][]int32 // members, honest and malicious
+	siteCount []int32   // per site × chunk: online honest holders
+	// siteHas is siteCount > 0 as words bits per site, so that chunk
+	// searches skip what the LAN holds a word at a time.
+	siteHas     []uint64
 	siteWait    [][]int32
 	lan         lanOffers
 	partitioned []bool
@@ -181,6 +184,7 @@ func newState(sc *Scenario, strategy string, seed uint64) (*state, error) {
 	}
 	s.q = newEventQueue(total + 1)
 	s.siteCount = make([]int32, nSites*s.nChunks)
+	s.siteHas = make([]uint64, nSites*s.words)
 	s.siteWait = make([][]int32, nSites)
 	s.partitioned = make([]bool, nSites)
 	s.seed = newSeedGroup(s, nSites)
@@ -229,8 +233,15 @@ func (s *state) setHave(d, c int32) {
 	s.gainOffers(d, c)
 	s.dev[d].missing--
 	if s.dev[d].online {
-		s.siteCount[int(s.dev[d].site)*s.nChunks+int(c)]++
+		si := int(s.dev[d].site)
+		s.siteCount[si*s.nChunks+int(c)]++
+		s.siteHas[si*s.words+int(c>>6)] |= 1 << (c & 63)
 	}
+}
+
+// lanHas tells whether an online honest device of site si holds chunk c.
+func (s *state) lanHas(si, c int32) bool {
+	return s.siteHas[int(si)*s.words+int(c>>6)]&(1<<(c&63)) != 0
 }
 
 // firstWanted is the first chunk, in index order (the order
@@ -243,11 +254,18 @@ func (s *state) firstWanted(d, src int32, skipLAN bool, from int32) int32 {
 	if src >= 0 && !s.malicious(src) {
 		sw = s.wordsOf(src)
 	}
-	base := int(s.dev[d].site) * s.nChunks
+	var lw []uint64
+	if skipLAN {
+		si := int(s.dev[d].site)
+		lw = s.siteHas[si*s.words : (si+1)*s.words]
+	}
 	for w := int(from >> 6); w < s.words; w++ {
 		x := ^dw[w]
 		if sw != nil {
 			x &= sw[w]
+		}
+		if lw != nil {
+			x &^= lw[w]
 		}
 		if w == int(from>>6) {
 			x &= ^uint64(0) << (from & 63)
@@ -255,13 +273,8 @@ func (s *state) firstWanted(d, src int32, skipLAN bool, from int32) int32 {
 		if w == s.words-1 && s.nChunks%64 != 0 {
 			x &= (1 << (s.nChunks % 64)) - 1
 		}
-		for x != 0 {
-			c := int32(w*64 + bits.TrailingZeros64(x))
-			x &= x - 1
-			if skipLAN && s.siteCount[base+int(c)] > 0 {
-				continue
-			}
-			return c
+		if x != 0 {
+			return int32(w*64 + bits.TrailingZeros64(x))
 		}
 	}
 	return -1
@@ -400,15 +413,11 @@ func (s *state) seedServe(d int32) bool {
 func (s *state) firstGranted(d int32) int32 {
 	hw := s.wordsOf(d)
 	gw := s.granted[int(d)*s.words : (int(d)+1)*s.words]
-	base := int(s.dev[d].site) * s.nChunks
+	si := int(s.dev[d].site)
+	lw := s.siteHas[si*s.words : (si+1)*s.words]
 	for w := range s.words {
-		x := gw[w] &^ hw[w]
-		for x != 0 {
-			c := int32(w*64 + bits.TrailingZeros64(x))
-			x &= x - 1
-			if s.siteCount[base+int(c)] == 0 {
-				return c
-			}
+		if x := gw[w] &^ hw[w] &^ lw[w]; x != 0 {
+			return int32(w*64 + bits.TrailingZeros64(x))
 		}
 	}
 	return -1

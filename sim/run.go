@@ -290,10 +290,17 @@ var churnHook func(*state)
 // countHeld adds delta to its site's count of online holders for every
 // chunk d holds: d went offline (-1) or came back (+1).
 func (s *state) countHeld(d int32, delta int32) {
-	base := int(s.dev[d].site) * s.nChunks
+	si := int(s.dev[d].site)
+	base := si * s.nChunks
+	lw := s.siteHas[si*s.words : (si+1)*s.words]
 	for c := range s.nChunks {
 		if s.has(d, int32(c)) {
 			s.siteCount[base+c] += delta
+			if s.siteCount[base+c] > 0 {
+				lw[c>>6] |= 1 << (c & 63)
+			} else {
+				lw[c>>6] &^= 1 << (c & 63)
+			}
 		}
 	}
 }

@@ -365,6 +365,9 @@ func TestSiteCountsOnlineHolders(t *testing.T) {
 				if got := s.siteCount[si*s.nChunks+c]; got != want {
 					t.Fatalf("at %.1fs, site %d chunk %d: count %d, online holders %d", s.now, si, c, got, want)
 				}
+				if got := s.lanHas(int32(si), int32(c)); got != (want > 0) {
+					t.Fatalf("at %.1fs, site %d chunk %d: lanHas %v, online holders %d", s.now, si, c, got, want)
+				}
 			}
 		}
 	}
