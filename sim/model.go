@@ -49,8 +49,12 @@ type state struct {
 	siteCount []int32   // per site × chunk: online honest holders
 	// siteHas is siteCount > 0 as words bits per site, so that chunk
 	// searches skip what the LAN holds a word at a time.
-	siteHas     []uint64
-	siteWait    [][]int32
+	siteHas  []uint64
+	siteWait [][]int32
+	// waitMask is, for small sites (lan.base ≥ 0), bit sitePos set for
+	// each member waiting: serveWaiting tells stale entries of siteWait
+	// from the site's one word instead of reading each device.
+	waitMask    []uint64
 	lan         lanOffers
 	partitioned []bool
 
@@ -186,6 +190,7 @@ func newState(sc *Scenario, strategy string, seed uint64) (*state, error) {
 	s.siteCount = make([]int32, nSites*s.nChunks)
 	s.siteHas = make([]uint64, nSites*s.words)
 	s.siteWait = make([][]int32, nSites)
+	s.waitMask = make([]uint64, nSites)
 	s.partitioned = make([]bool, nSites)
 	s.seed = newSeedGroup(s, nSites)
 	s.initOffers()
@@ -445,6 +450,7 @@ func (s *state) forgetWants(d int32) {
 func (s *state) wait(d int32) {
 	if !s.dev[d].waiting {
 		s.dev[d].waiting = true
+		s.setWaitBit(d, true)
 		s.siteWait[s.dev[d].site] = append(s.siteWait[s.dev[d].site], d)
 	}
 }
@@ -476,6 +482,7 @@ func (s *state) start(src, d int32, c int32) {
 	s.dev[d].idle = false
 	if s.dev[d].waiting {
 		s.dev[d].waiting = false // lazily removed from the site's list
+		s.setWaitBit(d, false)
 	}
 	id := s.newFlow(flow{src: src, dst: d, chunk: c, size: size, left: size, cap: capacity, site: s.dev[d].site})
 	s.dev[d].downFlow = id
@@ -587,11 +594,16 @@ func (s *state) serveWaiting(si, p int32) {
 	}
 	list := s.siteWait[si]
 	keep := list[:0]
+	// Only honest devices wait, and a site's honest members are
+	// consecutive from its first: in a small site, w's bit is w - first.
+	// offers(w, p) is then w's mask at p's bit.
+	small, first := s.smallSite(si), s.sites[si][0]
+	pbit := uint64(1) << s.dev[p].sitePos
 	for k, w := range list {
-		if !s.dev[w].waiting {
+		if small && s.waitMask[si]&(1<<(w-first)) == 0 || !small && !s.dev[w].waiting {
 			continue // served or gone since it queued
 		}
-		if s.dev[w].idle && s.dev[w].online && !s.isBanned(w, p) && s.offers(w, p) {
+		if (small && s.lan.offer[w]&pbit != 0 || !small && s.offers(w, p)) && s.dev[w].idle && s.dev[w].online && !s.isBanned(w, p) {
 			if c := s.firstWanted(w, p, false, 0); c >= 0 {
 				s.start(p, w, c) // clears waiting[w]
 				if s.dev[p].upUsed >= slots {
@@ -604,6 +616,19 @@ func (s *state) serveWaiting(si, p int32) {
 		keep = append(keep, w)
 	}
 	s.siteWait[si] = keep
+}
+
+// setWaitBit keeps waitMask in step with d's waiting flag.
+func (s *state) setWaitBit(d int32, on bool) {
+	si := s.dev[d].site
+	if s.lan.base == nil || !s.smallSite(si) {
+		return
+	}
+	if on {
+		s.waitMask[si] |= 1 << s.dev[d].sitePos
+	} else {
+		s.waitMask[si] &^= 1 << s.dev[d].sitePos
+	}
 }
 
 type flowRef struct {

@@ -355,6 +355,11 @@ func TestSiteCountsOnlineHolders(t *testing.T) {
 	churnHook = func(s *state) {
 		checked++
 		for si, members := range s.sites {
+			for k, d := range members {
+				if got := s.waitMask[si]&(1<<k) != 0; s.smallSite(int32(si)) && got != s.dev[d].waiting {
+					t.Fatalf("at %.1fs, site %d member %d: wait bit %v, waiting %v", s.now, si, k, got, s.dev[d].waiting)
+				}
+			}
 			for c := range s.nChunks {
 				want := int32(0)
 				for _, d := range members {
