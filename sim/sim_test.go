@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/meshota/meshota/node/policy"
 )
@@ -382,5 +383,13 @@ func TestSiteCountsOnlineHolders(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Fatal("no churn event happened")
+	}
+}
+
+// TestFlowFitsCacheLine guards the flow layout: advancing a group's flows
+// touches one cache line per flow.
+func TestFlowFitsCacheLine(t *testing.T) {
+	if n := unsafe.Sizeof(flow{}); n != 64 {
+		t.Fatalf("flow is %d bytes, want 64", n)
 	}
 }
