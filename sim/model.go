@@ -45,10 +45,14 @@ type state struct {
 	byPeers   []float64
 
 	// Sites.
-	sites     [][]int32 // members, honest and malicious
-	siteCount []int32   // per site × chunk: online honest holders
-	// siteHas is siteCount > 0 as words bits per site, so that chunk
-	// searches skip what the LAN holds a word at a time.
+	sites [][]int32 // members, honest and malicious
+	// siteCount is per site × chunk the number of online honest holders,
+	// kept for sites too large for lanOffers only: a small site's are its
+	// lan.holders & lan.online.
+	siteCount []int32
+	// siteHas is, per site, words bits: chunk c held by an online honest
+	// member, so that chunk searches skip what the LAN holds a word at a
+	// time.
 	siteHas  []uint64
 	siteWait [][]int32
 	// waitMask is, for small sites (lan.base ≥ 0), bit sitePos set for
@@ -239,10 +243,16 @@ func (s *state) setHave(d, c int32) {
 	s.dev[d].missing--
 	if s.dev[d].online {
 		si := int(s.dev[d].site)
-		s.siteCount[si*s.nChunks+int(c)]++
+		if !s.lanSmall(int32(si)) {
+			s.siteCount[si*s.nChunks+int(c)]++
+		}
 		s.siteHas[si*s.words+int(c>>6)] |= 1 << (c & 63)
 	}
 }
+
+// lanSmall tells whether site si keeps lanOffers (its online holders
+// are in lan.holders & lan.online, not siteCount).
+func (s *state) lanSmall(si int32) bool { return s.lan.base != nil && s.smallSite(si) }
 
 // lanHas tells whether an online honest device of site si holds chunk c.
 func (s *state) lanHas(si, c int32) bool {

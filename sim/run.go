@@ -291,8 +291,27 @@ var churnHook func(*state)
 // chunk d holds: d went offline (-1) or came back (+1).
 func (s *state) countHeld(d int32, delta int32) {
 	si := int(s.dev[d].site)
-	base := si * s.nChunks
 	lw := s.siteHas[si*s.words : (si+1)*s.words]
+	if s.lanSmall(int32(si)) {
+		o := &s.lan
+		if delta > 0 {
+			o.online[si] |= 1 << s.dev[d].sitePos
+		} else {
+			o.online[si] &^= 1 << s.dev[d].sitePos
+		}
+		holders := o.holders[si*s.nChunks : (si+1)*s.nChunks]
+		for c, h := range holders {
+			if s.has(d, int32(c)) {
+				if h&o.online[si] != 0 {
+					lw[c>>6] |= 1 << (c & 63)
+				} else {
+					lw[c>>6] &^= 1 << (c & 63)
+				}
+			}
+		}
+		return
+	}
+	base := si * s.nChunks
 	for c := range s.nChunks {
 		if s.has(d, int32(c)) {
 			s.siteCount[base+c] += delta

@@ -351,7 +351,14 @@ func mustExample(t *testing.T, name string) []byte {
 // release (once counted as online, so their site skipped chunks nobody
 // online had).
 func TestSiteCountsOnlineHolders(t *testing.T) {
-	sc := small(t, "churn.offline_share=0.2", "churn.mean_offline=30s", "release.previous_share=0.5", "release.reused=0.7")
+	// Sites of up to 64 members keep lan.holders, larger ones siteCount.
+	for _, sizes := range [][]string{{"sites.size_max=30"}, {"sites.size_min=60", "sites.size_max=90"}} {
+		checkSiteCounts(t, small(t, append(sizes, "churn.offline_share=0.2", "churn.mean_offline=30s", "release.previous_share=0.5", "release.reused=0.7")...))
+	}
+}
+
+func checkSiteCounts(t *testing.T, sc *Scenario) {
+	t.Helper()
 	checked := 0
 	churnHook = func(s *state) {
 		checked++
@@ -368,7 +375,7 @@ func TestSiteCountsOnlineHolders(t *testing.T) {
 						want++
 					}
 				}
-				if got := s.siteCount[si*s.nChunks+c]; got != want {
+				if got := s.siteCount[si*s.nChunks+c]; !s.lanSmall(int32(si)) && got != want {
 					t.Fatalf("at %.1fs, site %d chunk %d: count %d, online holders %d", s.now, si, c, got, want)
 				}
 				if got := s.lanHas(int32(si), int32(c)); got != (want > 0) {
