@@ -28,7 +28,7 @@ func (s *state) bound() Bound {
 	for si, members := range s.sites {
 		siteNeed := 0.0
 		for c := range s.nChunks {
-			if s.siteCount[si*s.nChunks+c] > 0 {
+			if s.lanHas(int32(si), int32(c)) {
 				held[c] = true
 			} else {
 				siteLack[si] += s.chunkLen[c]

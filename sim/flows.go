@@ -6,17 +6,20 @@ import "math"
 // (central) from a source to a device. Its rate is set by max-min
 // fairness among the flows of its source's group.
 type flow struct {
-	src, dst int32 // device indices; src == seedIdx for the seed
-	chunk    int32 // chunk index; -1 for a central whole-release transfer
-	size     float64
-	left     float64
-	rate     float64
-	cap      float64 // the flow's own limit (receiver, loss, link)
-	tag      float64 // seed flows: the site clock reading at completion
-	site     int32   // the receiver's site
-	gen      uint32  // bumped when the flow slot is reused
-	active   bool    // latency elapsed, bytes moving
-	live     bool
+	// 64 bytes, one cache line (the flows array is page aligned): the
+	// float fields first, then the int32s, then the flags.
+	size   float64
+	left   float64
+	rate   float64
+	cap    float64 // the flow's own limit (receiver, loss, link)
+	tag    float64 // seed flows: the site clock reading at completion
+	src    int32   // device index; seedIdx for the seed
+	dst    int32   // device index
+	chunk  int32   // chunk index; -1 for a central whole-release transfer
+	site   int32   // the receiver's site
+	gen    uint32  // bumped when the flow slot is reused
+	active bool    // latency elapsed, bytes moving
+	live   bool
 }
 
 // A group is one device uploading and its active flows (the seed's flows

@@ -45,9 +45,20 @@ type state struct {
 	byPeers   []float64
 
 	// Sites.
-	sites       [][]int32 // members, honest and malicious
-	siteCount   []int32   // per site × chunk: online honest holders
-	siteWait    [][]int32
+	sites [][]int32 // members, honest and malicious
+	// siteCount is per site × chunk the number of online honest holders,
+	// kept for sites too large for lanOffers only: a small site's are its
+	// lan.holders & lan.online.
+	siteCount []int32
+	// siteHas is, per site, words bits: chunk c held by an online honest
+	// member, so that chunk searches skip what the LAN holds a word at a
+	// time.
+	siteHas  []uint64
+	siteWait [][]int32
+	// waitMask is, for small sites (lan.base ≥ 0), bit sitePos set for
+	// each member waiting: serveWaiting tells stale entries of siteWait
+	// from the site's one word instead of reading each device.
+	waitMask    []uint64
 	lan         lanOffers
 	partitioned []bool
 
@@ -181,7 +192,9 @@ func newState(sc *Scenario, strategy string, seed uint64) (*state, error) {
 	}
 	s.q = newEventQueue(total + 1)
 	s.siteCount = make([]int32, nSites*s.nChunks)
+	s.siteHas = make([]uint64, nSites*s.words)
 	s.siteWait = make([][]int32, nSites)
+	s.waitMask = make([]uint64, nSites)
 	s.partitioned = make([]bool, nSites)
 	s.seed = newSeedGroup(s, nSites)
 	s.initOffers()
@@ -229,8 +242,21 @@ func (s *state) setHave(d, c int32) {
 	s.gainOffers(d, c)
 	s.dev[d].missing--
 	if s.dev[d].online {
-		s.siteCount[int(s.dev[d].site)*s.nChunks+int(c)]++
+		si := int(s.dev[d].site)
+		if !s.lanSmall(int32(si)) {
+			s.siteCount[si*s.nChunks+int(c)]++
+		}
+		s.siteHas[si*s.words+int(c>>6)] |= 1 << (c & 63)
 	}
+}
+
+// lanSmall tells whether site si keeps lanOffers (its online holders
+// are in lan.holders & lan.online, not siteCount).
+func (s *state) lanSmall(si int32) bool { return s.lan.base != nil && s.smallSite(si) }
+
+// lanHas tells whether an online honest device of site si holds chunk c.
+func (s *state) lanHas(si, c int32) bool {
+	return s.siteHas[int(si)*s.words+int(c>>6)]&(1<<(c&63)) != 0
 }
 
 // firstWanted is the first chunk, in index order (the order
@@ -243,11 +269,18 @@ func (s *state) firstWanted(d, src int32, skipLAN bool, from int32) int32 {
 	if src >= 0 && !s.malicious(src) {
 		sw = s.wordsOf(src)
 	}
-	base := int(s.dev[d].site) * s.nChunks
+	var lw []uint64
+	if skipLAN {
+		si := int(s.dev[d].site)
+		lw = s.siteHas[si*s.words : (si+1)*s.words]
+	}
 	for w := int(from >> 6); w < s.words; w++ {
 		x := ^dw[w]
 		if sw != nil {
 			x &= sw[w]
+		}
+		if lw != nil {
+			x &^= lw[w]
 		}
 		if w == int(from>>6) {
 			x &= ^uint64(0) << (from & 63)
@@ -255,13 +288,8 @@ func (s *state) firstWanted(d, src int32, skipLAN bool, from int32) int32 {
 		if w == s.words-1 && s.nChunks%64 != 0 {
 			x &= (1 << (s.nChunks % 64)) - 1
 		}
-		for x != 0 {
-			c := int32(w*64 + bits.TrailingZeros64(x))
-			x &= x - 1
-			if skipLAN && s.siteCount[base+int(c)] > 0 {
-				continue
-			}
-			return c
+		if x != 0 {
+			return int32(w*64 + bits.TrailingZeros64(x))
 		}
 	}
 	return -1
@@ -404,15 +432,11 @@ func (s *state) seedServe(d int32) bool {
 func (s *state) firstGranted(d int32) int32 {
 	hw := s.wordsOf(d)
 	gw := s.granted[int(d)*s.words : (int(d)+1)*s.words]
-	base := int(s.dev[d].site) * s.nChunks
+	si := int(s.dev[d].site)
+	lw := s.siteHas[si*s.words : (si+1)*s.words]
 	for w := range s.words {
-		x := gw[w] &^ hw[w]
-		for x != 0 {
-			c := int32(w*64 + bits.TrailingZeros64(x))
-			x &= x - 1
-			if s.siteCount[base+int(c)] == 0 {
-				return c
-			}
+		if x := gw[w] &^ hw[w] &^ lw[w]; x != 0 {
+			return int32(w*64 + bits.TrailingZeros64(x))
 		}
 	}
 	return -1
@@ -440,6 +464,7 @@ func (s *state) forgetWants(d int32) {
 func (s *state) wait(d int32) {
 	if !s.dev[d].waiting {
 		s.dev[d].waiting = true
+		s.setWaitBit(d, true)
 		s.siteWait[s.dev[d].site] = append(s.siteWait[s.dev[d].site], d)
 	}
 }
@@ -471,6 +496,7 @@ func (s *state) start(src, d int32, c int32) {
 	s.dev[d].idle = false
 	if s.dev[d].waiting {
 		s.dev[d].waiting = false // lazily removed from the site's list
+		s.setWaitBit(d, false)
 	}
 	id := s.newFlow(flow{src: src, dst: d, chunk: c, size: size, left: size, cap: capacity, site: s.dev[d].site})
 	s.dev[d].downFlow = id
@@ -582,11 +608,16 @@ func (s *state) serveWaiting(si, p int32) {
 	}
 	list := s.siteWait[si]
 	keep := list[:0]
+	// Only honest devices wait, and a site's honest members are
+	// consecutive from its first: in a small site, w's bit is w - first.
+	// offers(w, p) is then w's mask at p's bit.
+	small, first := s.smallSite(si), s.sites[si][0]
+	pbit := uint64(1) << s.dev[p].sitePos
 	for k, w := range list {
-		if !s.dev[w].waiting {
+		if small && s.waitMask[si]&(1<<(w-first)) == 0 || !small && !s.dev[w].waiting {
 			continue // served or gone since it queued
 		}
-		if s.dev[w].idle && s.dev[w].online && !s.isBanned(w, p) && s.offers(w, p) {
+		if (small && s.lan.offer[w]&pbit != 0 || !small && s.offers(w, p)) && s.dev[w].idle && s.dev[w].online && !s.isBanned(w, p) {
 			if c := s.firstWanted(w, p, false, 0); c >= 0 {
 				s.start(p, w, c) // clears waiting[w]
 				if s.dev[p].upUsed >= slots {
@@ -599,6 +630,19 @@ func (s *state) serveWaiting(si, p int32) {
 		keep = append(keep, w)
 	}
 	s.siteWait[si] = keep
+}
+
+// setWaitBit keeps waitMask in step with d's waiting flag.
+func (s *state) setWaitBit(d int32, on bool) {
+	si := s.dev[d].site
+	if s.lan.base == nil || !s.smallSite(si) {
+		return
+	}
+	if on {
+		s.waitMask[si] |= 1 << s.dev[d].sitePos
+	} else {
+		s.waitMask[si] &^= 1 << s.dev[d].sitePos
+	}
 }
 
 type flowRef struct {

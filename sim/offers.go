@@ -20,6 +20,7 @@ const offerSiteMax = 64
 type lanOffers struct {
 	offer   []uint64 // per device: bit j = member j of its site has something for it
 	holders []uint64 // per site × chunk: bit j = member j holds the chunk
+	online  []uint64 // per site: bit j = member j is honest and counted online
 	base    []int32  // per site: start of its k×k counts, -1 for a large site
 	// count[base + i*k + j]: chunks member j holds and member i lacks.
 	count []int16
@@ -47,6 +48,7 @@ func (s *state) initOffers() {
 	o.count = make([]int16, n)
 	o.offer = make([]uint64, len(s.dev))
 	o.holders = make([]uint64, len(s.sites)*s.nChunks)
+	o.online = make([]uint64, len(s.sites))
 	for si, members := range s.sites {
 		if !s.smallSite(int32(si)) {
 			continue
@@ -60,6 +62,7 @@ func (s *state) initOffers() {
 		for _, p := range members {
 			o.offer[p] = mal
 		}
+		o.online[si] = (1<<len(members) - 1) &^ mal
 	}
 }
 

@@ -300,10 +300,36 @@ var churnHook func(*state)
 // countHeld adds delta to its site's count of online holders for every
 // chunk d holds: d went offline (-1) or came back (+1).
 func (s *state) countHeld(d int32, delta int32) {
-	base := int(s.dev[d].site) * s.nChunks
+	si := int(s.dev[d].site)
+	lw := s.siteHas[si*s.words : (si+1)*s.words]
+	if s.lanSmall(int32(si)) {
+		o := &s.lan
+		if delta > 0 {
+			o.online[si] |= 1 << s.dev[d].sitePos
+		} else {
+			o.online[si] &^= 1 << s.dev[d].sitePos
+		}
+		holders := o.holders[si*s.nChunks : (si+1)*s.nChunks]
+		for c, h := range holders {
+			if s.has(d, int32(c)) {
+				if h&o.online[si] != 0 {
+					lw[c>>6] |= 1 << (c & 63)
+				} else {
+					lw[c>>6] &^= 1 << (c & 63)
+				}
+			}
+		}
+		return
+	}
+	base := si * s.nChunks
 	for c := range s.nChunks {
 		if s.has(d, int32(c)) {
 			s.siteCount[base+c] += delta
+			if s.siteCount[base+c] > 0 {
+				lw[c>>6] |= 1 << (c & 63)
+			} else {
+				lw[c>>6] &^= 1 << (c & 63)
+			}
 		}
 	}
 }

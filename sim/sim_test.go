@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/meshota/meshota/node/policy"
 )
@@ -350,11 +351,23 @@ func mustExample(t *testing.T, name string) []byte {
 // release (once counted as online, so their site skipped chunks nobody
 // online had).
 func TestSiteCountsOnlineHolders(t *testing.T) {
-	sc := small(t, "churn.offline_share=0.2", "churn.mean_offline=30s", "release.previous_share=0.5", "release.reused=0.7")
+	// Sites of up to 64 members keep lan.holders, larger ones siteCount.
+	for _, sizes := range [][]string{{"sites.size_max=30"}, {"sites.size_min=60", "sites.size_max=90"}} {
+		checkSiteCounts(t, small(t, append(sizes, "churn.offline_share=0.2", "churn.mean_offline=30s", "release.previous_share=0.5", "release.reused=0.7")...))
+	}
+}
+
+func checkSiteCounts(t *testing.T, sc *Scenario) {
+	t.Helper()
 	checked := 0
 	churnHook = func(s *state) {
 		checked++
 		for si, members := range s.sites {
+			for k, d := range members {
+				if got := s.waitMask[si]&(1<<k) != 0; s.smallSite(int32(si)) && got != s.dev[d].waiting {
+					t.Fatalf("at %.1fs, site %d member %d: wait bit %v, waiting %v", s.now, si, k, got, s.dev[d].waiting)
+				}
+			}
 			for c := range s.nChunks {
 				want := int32(0)
 				for _, d := range members {
@@ -362,8 +375,11 @@ func TestSiteCountsOnlineHolders(t *testing.T) {
 						want++
 					}
 				}
-				if got := s.siteCount[si*s.nChunks+c]; got != want {
+				if got := s.siteCount[si*s.nChunks+c]; !s.lanSmall(int32(si)) && got != want {
 					t.Fatalf("at %.1fs, site %d chunk %d: count %d, online holders %d", s.now, si, c, got, want)
+				}
+				if got := s.lanHas(int32(si), int32(c)); got != (want > 0) {
+					t.Fatalf("at %.1fs, site %d chunk %d: lanHas %v, online holders %d", s.now, si, c, got, want)
 				}
 			}
 		}
@@ -374,5 +390,13 @@ func TestSiteCountsOnlineHolders(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Fatal("no churn event happened")
+	}
+}
+
+// TestFlowFitsCacheLine guards the flow layout: advancing a group's flows
+// touches one cache line per flow.
+func TestFlowFitsCacheLine(t *testing.T) {
+	if n := unsafe.Sizeof(flow{}); n != 64 {
+		t.Fatalf("flow is %d bytes, want 64", n)
 	}
 }
