@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"container/list"
 	"slices"
 	"time"
 )
@@ -45,11 +44,20 @@ type SiteGrants[S, B, P comparable] struct {
 	// served is when each peer was last sent a block: a grant lasts while
 	// its peer is still being served, however slowly (a saturated seed
 	// can take longer than the window to send a peer what it was granted).
-	served  map[P]time.Time
+	served  map[P]tick
 	sites   map[S]*siteShares[P]
 	inserts int // since the last sweep
 	kept    int // grants left by the last sweep
+	// epoch is the first time passed; times are held as durations since
+	// it (tick), so comparing two of them is comparing integers:
+	// t.Sub(u) == t.Sub(epoch) - u.Sub(epoch) when all carry a monotonic
+	// clock reading (time.Now) or none do (the simulator's clock).
+	epoch   time.Time
+	started bool
 }
+
+// tick is a time passed to SiteGrants, as the duration since its epoch.
+type tick = time.Duration
 
 // ShareSlack is how many blocks above its site's mean a peer may hold
 // before it is refused blocks nobody holds. Above 0 so that peers asking
@@ -69,64 +77,85 @@ type siteBlock[S, B comparable] struct {
 
 type grant[P comparable] struct {
 	peer P
-	at   time.Time
-	// refusedBy, when not empty, marks no grant but a block refused for
+	at   tick
+	// refusedBy, when not nil, marks no grant but a block refused for
 	// shares to these peers since at. Peers, not refusals: bitswap asks
-	// again (want-have, then want-block; rebroadcasts).
-	refusedBy []P
+	// again (want-have, then want-block; rebroadcasts). A pointer keeps
+	// the map's values small: refusals are the rare case.
+	refusedBy *[]P
 }
 
 // siteShares is one site's active peers, least recently asking first, and
-// the sum of their grants.
+// the sum of their grants. The order is a doubly linked list through
+// members, by index; freed entries are reused, so a site's steady state
+// allocates nothing.
 type siteShares[P comparable] struct {
-	peers  map[P]*list.Element // of *member[P]
-	order  list.List
-	grants int
+	peers   map[P]int32 // index in members
+	members []member[P]
+	head    int32 // least recently asking; -1 when none
+	tail    int32 // most recently asking; -1 when none
+	free    int32 // first free entry, linked through next; -1 when none
+	grants  int
 }
 
 type member[P comparable] struct {
-	peer   P
-	asked  time.Time
-	grants int // the site's mean when it became active, plus its grants since
+	peer       P
+	asked      tick
+	grants     int // the site's mean when it became active, plus its grants since
+	prev, next int32
 }
 
 // NewSiteGrants returns an empty rule with the given window.
 func NewSiteGrants[S, B, P comparable](window time.Duration) *SiteGrants[S, B, P] {
 	return &SiteGrants[S, B, P]{window: window, granted: map[siteBlock[S, B]]grant[P]{},
-		served: map[P]time.Time{}, sites: map[S]*siteShares[P]{}}
+		served: map[P]tick{}, sites: map[S]*siteShares[P]{}}
+}
+
+// tick converts a time passed by the caller; the first one is the epoch.
+func (g *SiteGrants[S, B, P]) tick(t time.Time) tick {
+	if !g.started {
+		g.epoch, g.started = t, true
+	}
+	return t.Sub(g.epoch)
 }
 
 // Allow tells whether peer p of site may have block b at now, and records
 // the grant when it may. The same peer asking again is always allowed
 // (bitswap asks want-have, then want-block).
-func (g *SiteGrants[S, B, P]) Allow(site S, b B, p P, now time.Time) bool {
+func (g *SiteGrants[S, B, P]) Allow(site S, b B, p P, at time.Time) bool {
+	now := g.tick(at)
 	m, sh := g.asked(site, p, now)
 	key := siteBlock[S, B]{site, b}
 	old, ok := g.granted[key]
-	if ok && len(old.refusedBy) == 0 && g.live(old, now) {
+	if ok && old.refusedBy == nil && g.live(old, now) {
 		if old.peer != p {
 			return false
 		}
 		g.granted[key] = grant[P]{peer: p, at: now}
 		return true
 	}
-	var refusedBy []P
+	var refusedBy *[]P
 	since := now
-	if ok && len(old.refusedBy) > 0 && now.Sub(old.at) < g.window {
+	if ok && old.refusedBy != nil && now-old.at < g.window {
 		refusedBy, since = old.refusedBy, old.at
 	}
 	// m.grants > mean + ShareSlack, in integers. A block already refused
 	// for shares to as many other peers as p has active neighbours goes to p
 	// whatever its share: each may have been above the mean when it
 	// asked, and none would ask again before a stall.
-	again := slices.Contains(refusedBy, p)
-	others := len(refusedBy)
+	again, others := false, 0
+	if refusedBy != nil {
+		again = slices.Contains(*refusedBy, p)
+		others = len(*refusedBy)
+	}
 	if again {
 		others--
 	}
-	if n := sh.order.Len(); others < n-1 && m.grants*n > sh.grants+ShareSlack*n {
-		if !again {
-			refusedBy = append(refusedBy, p)
+	if n := len(sh.peers); others < n-1 && m.grants*n > sh.grants+ShareSlack*n {
+		if refusedBy == nil {
+			refusedBy = &[]P{p}
+		} else if !again {
+			*refusedBy = append(*refusedBy, p)
 		}
 		g.put(key, grant[P]{peer: p, at: since, refusedBy: refusedBy}, now)
 		return false
@@ -141,7 +170,7 @@ func (g *SiteGrants[S, B, P]) Allow(site S, b B, p P, now time.Time) bool {
 // peers once the map could have doubled since the last sweep: memory stays
 // within about twice the live entries (plus 4096), at O(1) amortised cost
 // per request.
-func (g *SiteGrants[S, B, P]) put(key siteBlock[S, B], v grant[P], now time.Time) {
+func (g *SiteGrants[S, B, P]) put(key siteBlock[S, B], v grant[P], now tick) {
 	g.granted[key] = v
 	if g.inserts++; g.inserts >= max(4096, g.kept) {
 		g.sweep(now)
@@ -149,60 +178,101 @@ func (g *SiteGrants[S, B, P]) put(key siteBlock[S, B], v grant[P], now time.Time
 }
 
 // asked records that p of site asked at now and returns its share entry.
-func (g *SiteGrants[S, B, P]) asked(site S, p P, now time.Time) (*member[P], *siteShares[P]) {
+func (g *SiteGrants[S, B, P]) asked(site S, p P, now tick) (*member[P], *siteShares[P]) {
 	sh := g.sites[site]
 	if sh == nil {
-		sh = &siteShares[P]{peers: map[P]*list.Element{}}
+		sh = &siteShares[P]{peers: map[P]int32{}, head: -1, tail: -1, free: -1}
 		g.sites[site] = sh
 	}
 	sh.expire(now)
-	e := sh.peers[p]
-	if e == nil {
+	i, ok := sh.peers[p]
+	if !ok {
 		// A peer that (re)joins starts at the mean: it takes its share of
 		// what comes next, not a burst that would catch up on what its
 		// neighbours got before (that burst would all go through its
 		// uplink).
-		m := &member[P]{peer: p}
-		if n := sh.order.Len(); n > 0 {
-			m.grants = sh.grants / n
-			sh.grants += m.grants
+		grants := 0
+		if n := len(sh.peers); n > 0 {
+			grants = sh.grants / n
+			sh.grants += grants
 		}
-		e = sh.order.PushBack(m)
-		sh.peers[p] = e
-	} else {
-		sh.order.MoveToBack(e)
+		i = sh.alloc(member[P]{peer: p, grants: grants})
+		sh.peers[p] = i
+		sh.pushBack(i)
+	} else if i != sh.tail {
+		sh.unlink(i)
+		sh.pushBack(i)
 	}
-	m := e.Value.(*member[P])
+	m := &sh.members[i]
 	m.asked = now
 	return m, sh
 }
 
-// expire forgets the peers that have not asked within ShareHorizon.
-func (sh *siteShares[P]) expire(now time.Time) {
-	for e := sh.order.Front(); e != nil; e = sh.order.Front() {
-		m := e.Value.(*member[P])
-		if now.Sub(m.asked) < ShareHorizon {
-			return
-		}
-		sh.order.Remove(e)
-		delete(sh.peers, m.peer)
-		sh.grants -= m.grants
+// alloc stores m in a free entry of members and returns its index.
+func (sh *siteShares[P]) alloc(m member[P]) int32 {
+	if i := sh.free; i >= 0 {
+		sh.free = sh.members[i].next
+		sh.members[i] = m
+		return i
+	}
+	sh.members = append(sh.members, m)
+	return int32(len(sh.members) - 1)
+}
+
+func (sh *siteShares[P]) pushBack(i int32) {
+	m := &sh.members[i]
+	m.prev, m.next = sh.tail, -1
+	if sh.tail >= 0 {
+		sh.members[sh.tail].next = i
+	} else {
+		sh.head = i
+	}
+	sh.tail = i
+}
+
+func (sh *siteShares[P]) unlink(i int32) {
+	m := &sh.members[i]
+	if m.prev >= 0 {
+		sh.members[m.prev].next = m.next
+	} else {
+		sh.head = m.next
+	}
+	if m.next >= 0 {
+		sh.members[m.next].prev = m.prev
+	} else {
+		sh.tail = m.prev
 	}
 }
 
-func (g *SiteGrants[S, B, P]) sweep(now time.Time) {
+// expire forgets the peers that have not asked within ShareHorizon.
+func (sh *siteShares[P]) expire(now tick) {
+	for i := sh.head; i >= 0; i = sh.head {
+		m := &sh.members[i]
+		if now-m.asked < ShareHorizon {
+			return
+		}
+		sh.unlink(i)
+		delete(sh.peers, m.peer)
+		sh.grants -= m.grants
+		var zero P
+		m.peer, m.next = zero, sh.free // drop the reference (P may hold memory)
+		sh.free = i
+	}
+}
+
+func (g *SiteGrants[S, B, P]) sweep(now tick) {
 	for k, old := range g.granted {
 		if !g.live(old, now) {
 			delete(g.granted, k)
 		}
 	}
 	for p, at := range g.served {
-		if now.Sub(at) >= g.window {
+		if now-at >= g.window {
 			delete(g.served, p)
 		}
 	}
 	for s, sh := range g.sites {
-		if sh.expire(now); sh.order.Len() == 0 {
+		if sh.expire(now); len(sh.peers) == 0 {
 			delete(g.sites, s)
 		}
 	}
@@ -213,16 +283,16 @@ func (g *SiteGrants[S, B, P]) sweep(now time.Time) {
 // live for a window from now.
 // Entries are per peer (bounded by the peers a seed serves) and are swept
 // with the grants.
-func (g *SiteGrants[S, B, P]) Served(p P, now time.Time) { g.served[p] = now }
+func (g *SiteGrants[S, B, P]) Served(p P, now time.Time) { g.served[p] = g.tick(now) }
 
 // live tells whether a grant still holds at now: within the window of
 // the grant, or of the last block sent to its peer.
-func (g *SiteGrants[S, B, P]) live(old grant[P], now time.Time) bool {
-	last := old.at
-	if at, ok := g.served[old.peer]; ok && at.After(last) {
-		last = at
+func (g *SiteGrants[S, B, P]) live(old grant[P], now tick) bool {
+	if now-old.at < g.window {
+		return true // whenever its peer was last served
 	}
-	return now.Sub(last) < g.window
+	at, ok := g.served[old.peer]
+	return ok && now-at < g.window
 }
 
 // Len is the number of grants and refusals held (live or not yet swept).

@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -255,5 +257,104 @@ func BenchmarkSiteGrantsAllow(b *testing.B) {
 		g.Allow(site, int32(i/20000%400), dev, now)
 		now = now.Add(time.Microsecond)
 		i++
+	}
+}
+
+// TestSiteGrantsMatchesOracle plays random sequences of requests and
+// served blocks, at times that never go backwards (wall clock only, as
+// the simulator passes, or with monotonic readings, as time.Now gives),
+// to SiteGrants and to its former implementation (the oracle): every
+// decision, and what they hold, must be the same.
+func TestSiteGrantsMatchesOracle(t *testing.T) {
+	cases := []struct {
+		name                 string
+		sites, blocks, peers int
+		window               time.Duration
+		maxStep              time.Duration // most time between two calls
+	}{
+		{"one site, few blocks", 1, 8, 4, 30 * time.Second, 200 * time.Millisecond},
+		{"sites sharing peers' names", 3, 64, 12, 30 * time.Second, 50 * time.Millisecond},
+		{"short window", 4, 32, 8, time.Second, 100 * time.Millisecond},
+		{"many blocks, sweeps", 8, 5000, 40, 30 * time.Second, 2 * time.Millisecond},
+		{"slow, idle peers expire", 2, 16, 6, 30 * time.Second, 3 * time.Second},
+		{"three peers a site", 4, 16, 3, 2 * time.Second, 100 * time.Millisecond},
+		{"two peers a site", 2, 8, 2, 500 * time.Millisecond, 20 * time.Millisecond},
+	}
+	for ci, c := range cases {
+		for _, mono := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/monotonic=%v", c.name, mono), func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(uint64(ci), 1))
+				g := NewSiteGrants[int, int, int](c.window)
+				o := newOracleGrants[int, int, int](c.window)
+				now := time.Unix(1000, 0)
+				if mono {
+					now = time.Now()
+				}
+				decisions := map[bool]int{}
+				fresh := 0
+				for i := range 60000 {
+					// Steps of whole milliseconds, so that times fall
+					// exactly on the window's and ShareHorizon's bounds.
+					step := func(d time.Duration) {
+						now = now.Add(time.Duration(rng.Int64N(int64(d/time.Millisecond))+1) * time.Millisecond)
+					}
+					switch r := rng.IntN(100); {
+					case r < 30: // several calls at the same time
+					case r < 99:
+						step(c.maxStep)
+					default:
+						step(2 * c.window)
+					}
+					// Low-numbered peers ask more: shares are uneven.
+					p := rng.IntN(rng.IntN(c.peers) + 1)
+					if rng.IntN(5) == 0 {
+						g.Served(p, now)
+						o.Served(p, now)
+						continue
+					}
+					ask := func(site, b int) {
+						got, want := g.Allow(site, b, p, now), o.Allow(site, b, p, now)
+						if got != want {
+							t.Fatalf("call %d: %d of %d asks %d: %v, the oracle says %v", i, p, site, b, got, want)
+						}
+						decisions[got]++
+					}
+					site := rng.IntN(c.sites)
+					switch rng.IntN(4) {
+					case 0:
+						ask(site, rng.IntN(c.blocks))
+					case 1:
+						// p takes blocks nobody asked for, getting above
+						// its share...
+						for range rng.IntN(6) + 1 {
+							ask(site, -1-fresh)
+							fresh++
+						}
+						fallthrough
+					default:
+						// ...and the peers of a site ask for the same
+						// blocks at about the same time: refusals for
+						// shares add up.
+						ask(site, (i/64+rng.IntN(4))%c.blocks)
+					}
+					if g.Len() != len(o.granted) {
+						t.Fatalf("call %d: %d grants held, the oracle holds %d", i, g.Len(), len(o.granted))
+					}
+				}
+				if decisions[false] < 1000 || decisions[true] < 1000 {
+					t.Fatalf("%d grants and %d refusals: too few of one to compare", decisions[true], decisions[false])
+				}
+				if len(g.sites) != len(o.sites) || len(g.served) != len(o.served) {
+					t.Fatalf("%d sites and %d served peers held, the oracle holds %d and %d",
+						len(g.sites), len(g.served), len(o.sites), len(o.served))
+				}
+				for s, sh := range g.sites {
+					osh := o.sites[s]
+					if osh == nil || len(sh.peers) != osh.order.Len() || sh.grants != osh.grants {
+						t.Fatalf("site %d differs from the oracle's", s)
+					}
+				}
+			})
+		}
 	}
 }
