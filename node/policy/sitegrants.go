@@ -39,13 +39,16 @@ import (
 // safe for concurrent use: callers lock. Times passed must not go
 // backwards.
 type SiteGrants[S, B, P comparable] struct {
-	window  time.Duration
-	granted map[siteBlock[S, B]]grant[P]
+	window time.Duration
+	grants int // grants and refusals held in the sites (live or not yet swept)
 	// served is when each peer was last sent a block: a grant lasts while
 	// its peer is still being served, however slowly (a saturated seed
 	// can take longer than the window to send a peer what it was granted).
-	served  map[P]tick
-	sites   map[S]*siteShares[P]
+	served map[P]tick
+	// sites hold their grants: one small map per site rather than one
+	// map of every site's blocks (the simulator's national fleet holds
+	// millions, and a lookup in a small map stays in the cache).
+	sites   map[S]*siteShares[B, P]
 	inserts int // since the last sweep
 	kept    int // grants left by the last sweep
 	// epoch is the first time passed; times are held as durations since
@@ -70,11 +73,6 @@ const ShareSlack = 2
 // asking no longer holds the mean up by the time a refused peer asks again.
 const ShareHorizon = StallTimeout / 2
 
-type siteBlock[S, B comparable] struct {
-	site  S
-	block B
-}
-
 type grant[P comparable] struct {
 	peer P
 	at   tick
@@ -89,7 +87,8 @@ type grant[P comparable] struct {
 // the sum of their grants. The order is a doubly linked list through
 // members, by index; freed entries are reused, so a site's steady state
 // allocates nothing.
-type siteShares[P comparable] struct {
+type siteShares[B, P comparable] struct {
+	granted map[B]grant[P]
 	peers   map[P]int32 // index in members
 	members []member[P]
 	head    int32 // least recently asking; -1 when none
@@ -107,8 +106,8 @@ type member[P comparable] struct {
 
 // NewSiteGrants returns an empty rule with the given window.
 func NewSiteGrants[S, B, P comparable](window time.Duration) *SiteGrants[S, B, P] {
-	return &SiteGrants[S, B, P]{window: window, granted: map[siteBlock[S, B]]grant[P]{},
-		served: map[P]tick{}, sites: map[S]*siteShares[P]{}}
+	return &SiteGrants[S, B, P]{window: window,
+		served: map[P]tick{}, sites: map[S]*siteShares[B, P]{}}
 }
 
 // tick converts a time passed by the caller; the first one is the epoch.
@@ -125,13 +124,12 @@ func (g *SiteGrants[S, B, P]) tick(t time.Time) tick {
 func (g *SiteGrants[S, B, P]) Allow(site S, b B, p P, at time.Time) bool {
 	now := g.tick(at)
 	m, sh := g.asked(site, p, now)
-	key := siteBlock[S, B]{site, b}
-	old, ok := g.granted[key]
+	old, ok := sh.granted[b]
 	if ok && old.refusedBy == nil && g.live(old, now) {
 		if old.peer != p {
 			return false
 		}
-		g.granted[key] = grant[P]{peer: p, at: now}
+		sh.granted[b] = grant[P]{peer: p, at: now}
 		return true
 	}
 	var refusedBy *[]P
@@ -157,12 +155,12 @@ func (g *SiteGrants[S, B, P]) Allow(site S, b B, p P, at time.Time) bool {
 		} else if !again {
 			*refusedBy = append(*refusedBy, p)
 		}
-		g.put(key, grant[P]{peer: p, at: since, refusedBy: refusedBy}, now)
+		g.put(sh, b, grant[P]{peer: p, at: since, refusedBy: refusedBy}, now)
 		return false
 	}
 	m.grants++
 	sh.grants++
-	g.put(key, grant[P]{peer: p, at: now}, now)
+	g.put(sh, b, grant[P]{peer: p, at: now}, now)
 	return true
 }
 
@@ -170,18 +168,21 @@ func (g *SiteGrants[S, B, P]) Allow(site S, b B, p P, at time.Time) bool {
 // peers once the map could have doubled since the last sweep: memory stays
 // within about twice the live entries (plus 4096), at O(1) amortised cost
 // per request.
-func (g *SiteGrants[S, B, P]) put(key siteBlock[S, B], v grant[P], now tick) {
-	g.granted[key] = v
+func (g *SiteGrants[S, B, P]) put(sh *siteShares[B, P], b B, v grant[P], now tick) {
+	if _, ok := sh.granted[b]; !ok {
+		g.grants++
+	}
+	sh.granted[b] = v
 	if g.inserts++; g.inserts >= max(4096, g.kept) {
 		g.sweep(now)
 	}
 }
 
 // asked records that p of site asked at now and returns its share entry.
-func (g *SiteGrants[S, B, P]) asked(site S, p P, now tick) (*member[P], *siteShares[P]) {
+func (g *SiteGrants[S, B, P]) asked(site S, p P, now tick) (*member[P], *siteShares[B, P]) {
 	sh := g.sites[site]
 	if sh == nil {
-		sh = &siteShares[P]{peers: map[P]int32{}, head: -1, tail: -1, free: -1}
+		sh = &siteShares[B, P]{granted: map[B]grant[P]{}, peers: map[P]int32{}, head: -1, tail: -1, free: -1}
 		g.sites[site] = sh
 	}
 	sh.expire(now)
@@ -209,7 +210,7 @@ func (g *SiteGrants[S, B, P]) asked(site S, p P, now tick) (*member[P], *siteSha
 }
 
 // alloc stores m in a free entry of members and returns its index.
-func (sh *siteShares[P]) alloc(m member[P]) int32 {
+func (sh *siteShares[B, P]) alloc(m member[P]) int32 {
 	if i := sh.free; i >= 0 {
 		sh.free = sh.members[i].next
 		sh.members[i] = m
@@ -219,7 +220,7 @@ func (sh *siteShares[P]) alloc(m member[P]) int32 {
 	return int32(len(sh.members) - 1)
 }
 
-func (sh *siteShares[P]) pushBack(i int32) {
+func (sh *siteShares[B, P]) pushBack(i int32) {
 	m := &sh.members[i]
 	m.prev, m.next = sh.tail, -1
 	if sh.tail >= 0 {
@@ -230,7 +231,7 @@ func (sh *siteShares[P]) pushBack(i int32) {
 	sh.tail = i
 }
 
-func (sh *siteShares[P]) unlink(i int32) {
+func (sh *siteShares[B, P]) unlink(i int32) {
 	m := &sh.members[i]
 	if m.prev >= 0 {
 		sh.members[m.prev].next = m.next
@@ -245,7 +246,7 @@ func (sh *siteShares[P]) unlink(i int32) {
 }
 
 // expire forgets the peers that have not asked within ShareHorizon.
-func (sh *siteShares[P]) expire(now tick) {
+func (sh *siteShares[B, P]) expire(now tick) {
 	for i := sh.head; i >= 0; i = sh.head {
 		m := &sh.members[i]
 		if now-m.asked < ShareHorizon {
@@ -261,9 +262,12 @@ func (sh *siteShares[P]) expire(now tick) {
 }
 
 func (g *SiteGrants[S, B, P]) sweep(now tick) {
-	for k, old := range g.granted {
-		if !g.live(old, now) {
-			delete(g.granted, k)
+	for _, sh := range g.sites {
+		for b, old := range sh.granted {
+			if !g.live(old, now) {
+				delete(sh.granted, b)
+				g.grants--
+			}
 		}
 	}
 	for p, at := range g.served {
@@ -272,11 +276,11 @@ func (g *SiteGrants[S, B, P]) sweep(now tick) {
 		}
 	}
 	for s, sh := range g.sites {
-		if sh.expire(now); len(sh.peers) == 0 {
+		if sh.expire(now); len(sh.peers) == 0 && len(sh.granted) == 0 {
 			delete(g.sites, s)
 		}
 	}
-	g.inserts, g.kept = 0, len(g.granted)
+	g.inserts, g.kept = 0, g.grants
 }
 
 // Served records that peer p was sent a block at now: its grants stay
@@ -296,7 +300,7 @@ func (g *SiteGrants[S, B, P]) live(old grant[P], now tick) bool {
 }
 
 // Len is the number of grants and refusals held (live or not yet swept).
-func (g *SiteGrants[S, B, P]) Len() int { return len(g.granted) }
+func (g *SiteGrants[S, B, P]) Len() int { return g.grants }
 
 // StallTimeout is how long a device's fetch may go without receiving a
 // block before it asks every peer, the seed included, again for what is

@@ -1,7 +1,8 @@
 package policy
 
 // This file keeps the implementation of SiteGrants as it was before it
-// was made cheaper (container/list, time.Time fields), as the oracle of
+// was made cheaper (container/list, time.Time fields, one map of every
+// site's grants), as the oracle of
 // TestSiteGrantsMatchesOracle: the two must make the same decisions for
 // every sequence of calls. It is a test oracle, not a second rule.
 
@@ -10,6 +11,11 @@ import (
 	"slices"
 	"time"
 )
+
+type siteBlock[S, B comparable] struct {
+	site  S
+	block B
+}
 
 type oracleGrants[S, B, P comparable] struct {
 	window  time.Duration
