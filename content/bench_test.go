@@ -102,30 +102,24 @@ type storeKind struct {
 }
 
 var storeKinds = []storeKind{
-	{"mem", func(b *testing.B) (blockstore.Blockstore, func()) {
-		return blockstore.NewBlockstore(dssync.MutexWrap(datastore.NewMapDatastore())), func() {}
-	}},
-	{"pack", func(b *testing.B) (blockstore.Blockstore, func()) {
-		s, err := store.Open(b.TempDir(), store.Options{})
+	{"mem", memStore},
+	{"pack", diskStore(store.Pack)},
+	{"flat", diskStore(store.Flat)},
+	{"leveldb", diskStore(store.LevelDB)},
+}
+
+func memStore(*testing.B) (blockstore.Blockstore, func()) {
+	return blockstore.NewBlockstore(dssync.MutexWrap(datastore.NewMapDatastore())), func() {}
+}
+
+func diskStore(backend store.Backend) func(*testing.B) (blockstore.Blockstore, func()) {
+	return func(b *testing.B) (blockstore.Blockstore, func()) {
+		s, err := store.Open(b.TempDir(), store.Options{Backend: backend})
 		if err != nil {
 			b.Fatal(err)
 		}
 		return s.Blockstore(), func() { s.Close() }
-	}},
-	{"flat", func(b *testing.B) (blockstore.Blockstore, func()) {
-		s, err := store.Open(b.TempDir(), store.Options{Backend: store.Flat})
-		if err != nil {
-			b.Fatal(err)
-		}
-		return s.Blockstore(), func() { s.Close() }
-	}},
-	{"leveldb", func(b *testing.B) (blockstore.Blockstore, func()) {
-		s, err := store.Open(b.TempDir(), store.Options{Backend: store.LevelDB})
-		if err != nil {
-			b.Fatal(err)
-		}
-		return s.Blockstore(), func() { s.Close() }
-	}},
+	}
 }
 
 func benchSize() int {
@@ -176,7 +170,7 @@ func BenchmarkAssemble(b *testing.B) {
 	src := writeRandomFile(b, filepath.Join(b.TempDir(), "src"), "data", size)
 	for _, k := range storeKinds {
 		b.Run(k.name, func(b *testing.B) {
-			pub, closePub := storeKinds[0].open(b) // mem: the network
+			pub, closePub := memStore(b) // the network
 			defer closePub()
 			rel, err := content.Publish(ctx, pub, content.PublishOptions{Channel: benchChannel, Secret: &benchSecret, Source: src})
 			if err != nil {

@@ -108,9 +108,8 @@ func (s stallSource) receive(ctx context.Context, in <-chan blocks.Block, missin
 		}
 		return max(d, time.Millisecond)
 	}
-	timer := time.NewTimer(s.stall)
+	timer := time.NewTimer(next(start))
 	defer timer.Stop()
-	timer.Reset(next(start))
 	for {
 		select {
 		case b, ok := <-in:
@@ -142,20 +141,28 @@ func (s stallSource) receive(ctx context.Context, in <-chan blocks.Block, missin
 				wait = max(wait, 8*last.Sub(start)/time.Duration(got))
 			}
 			wait = min(wait, s.stall)
+			// Progress since a HAVE resets its clock: a block of this
+			// fetch (the session is moving) or any exchange bytes (a
+			// block may be on its way).
+			moved := last
+			if s.active != nil {
+				if a := s.active(); a.After(moved) {
+					moved = a
+				}
+			}
 			for c := range missing {
 				at, ok := s.haves.since(c)
-				if ok && at.Before(last) {
-					at = last // a block came since: the session is moving
-				}
-				if ok && s.active != nil {
-					if a := s.active(); a.After(at) {
-						at = a // bytes came since: a block may be on its way
-					}
-				}
-				if ok && now.Sub(at) >= wait {
+				if ok && now.Sub(later(at, moved)) >= wait {
 					return "a peer has a missing block but it did not come in " + wait.Round(time.Millisecond).String()
 				}
 			}
 		}
 	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

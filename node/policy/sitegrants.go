@@ -40,7 +40,7 @@ import (
 // backwards.
 type SiteGrants[S, B, P comparable] struct {
 	window time.Duration
-	grants int // grants and refusals held in the sites (live or not yet swept)
+	held   int // grants and refusals held in the sites (live or not yet swept)
 	// served is when each peer was last sent a block: a grant lasts while
 	// its peer is still being served, however slowly (a saturated seed
 	// can take longer than the window to send a peer what it was granted).
@@ -155,12 +155,12 @@ func (g *SiteGrants[S, B, P]) Allow(site S, b B, p P, at time.Time) bool {
 		} else if !again {
 			*refusedBy = append(*refusedBy, p)
 		}
-		g.put(sh, b, grant[P]{peer: p, at: since, refusedBy: refusedBy}, now)
+		g.put(sh, b, !ok, grant[P]{peer: p, at: since, refusedBy: refusedBy}, now)
 		return false
 	}
 	m.grants++
 	sh.grants++
-	g.put(sh, b, grant[P]{peer: p, at: now}, now)
+	g.put(sh, b, !ok, grant[P]{peer: p, at: now}, now)
 	return true
 }
 
@@ -168,9 +168,9 @@ func (g *SiteGrants[S, B, P]) Allow(site S, b B, p P, at time.Time) bool {
 // peers once the map could have doubled since the last sweep: memory stays
 // within about twice the live entries (plus 4096), at O(1) amortised cost
 // per request.
-func (g *SiteGrants[S, B, P]) put(sh *siteShares[B, P], b B, v grant[P], now tick) {
-	if _, ok := sh.granted[b]; !ok {
-		g.grants++
+func (g *SiteGrants[S, B, P]) put(sh *siteShares[B, P], b B, added bool, v grant[P], now tick) {
+	if added {
+		g.held++
 	}
 	sh.granted[b] = v
 	if g.inserts++; g.inserts >= max(4096, g.kept) {
@@ -266,7 +266,7 @@ func (g *SiteGrants[S, B, P]) sweep(now tick) {
 		for b, old := range sh.granted {
 			if !g.live(old, now) {
 				delete(sh.granted, b)
-				g.grants--
+				g.held--
 			}
 		}
 	}
@@ -280,7 +280,7 @@ func (g *SiteGrants[S, B, P]) sweep(now tick) {
 			delete(g.sites, s)
 		}
 	}
-	g.inserts, g.kept = 0, g.grants
+	g.inserts, g.kept = 0, g.held
 }
 
 // Served records that peer p was sent a block at now: its grants stay
@@ -300,7 +300,7 @@ func (g *SiteGrants[S, B, P]) live(old grant[P], now tick) bool {
 }
 
 // Len is the number of grants and refusals held (live or not yet swept).
-func (g *SiteGrants[S, B, P]) Len() int { return g.grants }
+func (g *SiteGrants[S, B, P]) Len() int { return g.held }
 
 // StallTimeout is how long a device's fetch may go without receiving a
 // block before it asks every peer, the seed included, again for what is
