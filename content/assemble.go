@@ -15,11 +15,11 @@ import (
 
 // AssembleOptions tune Assemble; the zero value is fine.
 type AssembleOptions struct {
-	// Window is how many consecutive chunks (across files) are requested
-	// from the source per GetBlocks call; 0 means 8. Up to two windows are
-	// fetched at once and up to 2 × Window chunks are in flight between the
-	// fetch and the ordered write: memory is about 2 × Window × MaxChunkSize
-	// of plaintext plus 24 blocks queued for the store.
+	// Window bounds the chunks (across files) requested from the source
+	// per GetBlocks call; 0 means 8. Up to 2 × Window chunks are in flight
+	// between the fetch and the ordered write, and as the writer takes one
+	// the next is requested (a sliding window): memory is about 2 × Window
+	// × MaxChunkSize of plaintext plus 24 blocks queued for the store.
 	Window int
 	// Workers bounds parallel verification and decryption; 0 means GOMAXPROCS.
 	Workers int

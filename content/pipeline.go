@@ -19,7 +19,7 @@ import (
 
 // assembly is one Assemble call's pipeline:
 //
-//	feeder ──windows──▶ source.GetBlocks ─┐
+//	feeder ──requests──▶ source.GetBlocks ─┐
 //	   │ (local blocks)                   ▼
 //	   └────────────────────────────▶ workers: verify CID, decrypt, check hash
 //	                                      │            │
@@ -29,7 +29,8 @@ import (
 // The feeder walks the chunks in index order and queues one job per chunk
 // on ordered (bounded: 2 × window) before asking for its block, so the
 // writer takes results in order and the pipeline holds at most that many
-// plaintext chunks. Workers verify and decrypt on all cores. Every block
+// plaintext chunks; each chunk the writer takes lets the feeder ask for
+// the next one (see feed). Workers verify and decrypt on all cores. Every block
 // received from the source is verified and queued for storage, even after a
 // cancellation, so a verified block is never fetched twice.
 type assembly struct {
@@ -68,6 +69,7 @@ func (j *chunkJob) finish(err error) {
 type blockState struct {
 	c        cid.Cid
 	local    bool
+	fresh    bool // missing, not yet asked for (feeder only)
 	received bool // from the source (feeder's receiver only)
 	mu       sync.Mutex
 	resolved bool
@@ -139,81 +141,108 @@ func (a *assembly) stored(bs []blocks.Block) {
 	}
 }
 
-// feed queues the chunks from first on, window by window.
+// feed queues the chunks from first on and asks the source for the
+// missing ones as it goes: a sliding window. ordered (2 × window jobs)
+// bounds the chunks between the feeder and the writer, so as the writer
+// takes each chunk the feeder queues and asks for the next one at once,
+// instead of waiting for a whole window to complete: a link shared by
+// devices asking for the same blocks (a site behind a slow uplink) then
+// always has blocks asked for and not yet sent (docs/PERFORMANCE.md
+// section 4). Requests hold at most window chunks, so the first 2 ×
+// window are asked for in two.
 func (a *assembly) feed(first uint64) {
-	sem := make(chan struct{}, 2) // windows being fetched at once
 	chunks := a.x.cursor(a.ctx)
 	total := a.x.NumChunks()
-	for start := first; start < total; start += uint64(a.window) {
-		states := make(map[cid.Cid]*blockState, a.window)
-		var local, missing []*blockState
-		var stop error // ends the feed after this window's dispatch
-		for n := start; n < min(start+uint64(a.window), total) && stop == nil; n++ {
-			c, err := chunks.at(n)
-			job := &chunkJob{c: c, done: make(chan struct{})}
+	var missing []*blockState // queued, not yet asked for
+	ask := func() {
+		if len(missing) == 0 {
+			return
+		}
+		batch := missing
+		missing = nil
+		a.receivers.Go(func() { a.receive(batch) })
+	}
+	defer func() {
+		if err := context.Cause(a.ctx); err != nil {
+			for _, s := range missing {
+				a.fail(s, err)
+			}
+			return
+		}
+		ask()
+	}()
+	for n := first; n < total; n++ {
+		c, err := chunks.at(n)
+		job := &chunkJob{c: c, done: make(chan struct{})}
+		select {
+		case a.ordered <- job:
+		default:
+			// The writer is 2 × window behind: ask for what is queued
+			// before waiting for it to take the next chunk.
+			ask()
 			select {
 			case a.ordered <- job:
 			case <-a.ctx.Done():
 				return
 			}
-			if err != nil {
-				job.finish(err) // the writer reports it in order
-				stop = err
-				break
-			}
-			s := states[c.CID]
-			if s == nil {
-				a.mu.Lock()
-				s = a.inflight[c.CID]
-				a.mu.Unlock()
-			}
-			if s == nil {
-				has, err := a.f.store.Has(a.ctx, c.CID)
-				if err != nil {
-					stop = fmt.Errorf("local store: %w", err)
-					job.finish(stop)
-					break
-				}
-				s = &blockState{c: c.CID, local: has}
-				if has {
-					local = append(local, s)
-				} else {
-					a.mu.Lock()
-					a.inflight[c.CID] = s
-					a.mu.Unlock()
-					missing = append(missing, s)
-				}
-			}
-			states[c.CID] = s
-			if !a.attach(s, job) {
-				return
-			}
 		}
-		for _, s := range local {
-			select {
-			case a.tasks <- task{st: s}:
-			case <-a.ctx.Done():
-				a.fail(s, context.Cause(a.ctx))
-				return
-			}
-		}
-		if len(missing) > 0 {
-			select {
-			case sem <- struct{}{}:
-			case <-a.ctx.Done():
-				for _, s := range missing {
-					a.fail(s, context.Cause(a.ctx))
-				}
-				return
-			}
-			a.receivers.Go(func() {
-				defer func() { <-sem }()
-				a.receive(missing)
-			})
-		}
-		if stop != nil {
+		if err != nil {
+			job.finish(err) // the writer reports it in order
 			return
 		}
+		s, ok := a.state(c.CID)
+		if !ok {
+			job.finish(s.err)
+			return
+		}
+		if !a.attach(s, job) {
+			return
+		}
+		if s.local { // a new state each time: loaded once per chunk
+			if !a.load(s) {
+				return
+			}
+		} else if s.fresh {
+			s.fresh = false
+			missing = append(missing, s)
+			if len(missing) >= a.window {
+				ask()
+			}
+		}
+	}
+}
+
+// state returns the block state of c: one already in flight, or a new
+// one, from the store (local) or to ask for (fresh). It fails (false,
+// with the error in the returned state) when the store does not answer.
+func (a *assembly) state(c cid.Cid) (*blockState, bool) {
+	a.mu.Lock()
+	s := a.inflight[c]
+	a.mu.Unlock()
+	if s != nil {
+		return s, true
+	}
+	has, err := a.f.store.Has(a.ctx, c)
+	if err != nil {
+		return &blockState{c: c, err: fmt.Errorf("local store: %w", err)}, false
+	}
+	s = &blockState{c: c, local: has, fresh: !has}
+	if !has {
+		a.mu.Lock()
+		a.inflight[c] = s
+		a.mu.Unlock()
+	}
+	return s, true
+}
+
+// load hands a block of the local store to the workers.
+func (a *assembly) load(s *blockState) bool {
+	select {
+	case a.tasks <- task{st: s}:
+		return true
+	case <-a.ctx.Done():
+		a.fail(s, context.Cause(a.ctx))
+		return false
 	}
 }
 
