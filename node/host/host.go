@@ -109,7 +109,11 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		p.System.Conns, p.System.ConnsInbound, p.System.ConnsOutbound = n, n, n
 		scaled = p.Build(scaled)
 	}
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(scaled))
+	// libp2p's Prometheus metrics go to the default registry, which no
+	// meshota endpoint serves (status has its own), and they cost a trace
+	// event and label lookups on every stream: bitswap opens one per
+	// message sent.
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(scaled), rcmgr.WithMetricsDisabled())
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +127,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		libp2p.ResourceManager(rm),
 		// Chunk transfers need direct connections: a relay carries 128 KiB.
 		libp2p.DisableRelay(),
+		libp2p.DisableMetrics(),
 	}
 	if cfg.IdentityPath != "" {
 		k, err := LoadOrCreateIdentity(cfg.IdentityPath)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 var loopback = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
@@ -152,3 +153,32 @@ func TestNotifeeMarksAndConnects(t *testing.T) {
 }
 
 func peerInfo(h *Host) peer.AddrInfo { return peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()} }
+
+// TestNoLibp2pMetrics: libp2p would record its metrics in Prometheus's
+// default registry, which meshota never serves, at a cost on every stream.
+// (go-libp2p v0.51 gives its event bus a metrics tracer whatever the
+// option; it counts events such as new connections, not streams.)
+func TestNoLibp2pMetrics(t *testing.T) {
+	a, err := New(context.Background(), Config{ListenAddrs: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := New(context.Background(), Config{ListenAddrs: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.Connect(context.Background(), peer.AddrInfo{ID: a.ID(), Addrs: a.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	families, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if name := f.GetName(); strings.HasPrefix(name, "libp2p_") && !strings.HasPrefix(name, "libp2p_eventbus_") {
+			t.Errorf("libp2p records metric %s", name)
+		}
+	}
+}
