@@ -54,12 +54,6 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// targetMessageSize is how many block bytes the server puts in one
-// message: bitswap's 16 KiB default, made for small IPFS blocks, sends each
-// chunk (256 KiB on average) in its own message, and bitswap opens a
-// stream for every message.
-const targetMessageSize = 1 << 20
-
 // Traffic is what the exchange received, by source, and what it served.
 type Traffic struct {
 	FromLAN, FromSeed, FromPeers uint64
@@ -106,7 +100,6 @@ func New(ctx context.Context, cfg Config) *Exchange {
 	opts := []bitswap.Option{
 		bitswap.WithTracer(tracer{e}),
 		bitswap.MaxOutstandingBytesPerPeer(cfg.MaxOutstandingBytesPerPeer),
-		bitswap.WithTargetMessageSize(targetMessageSize),
 	}
 	if cfg.OncePerSite > 0 {
 		if cfg.SiteOf == nil {

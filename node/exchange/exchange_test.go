@@ -3,7 +3,6 @@ package exchange
 import (
 	"bytes"
 	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,10 +11,7 @@ import (
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
-	libp2phost "github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/meshota/meshota/content"
 	"github.com/meshota/meshota/node/host"
@@ -226,48 +222,4 @@ func TestSlowPeerDoesNotStallTheFetch(t *testing.T) {
 		t.Fatalf("got %d of %d blocks", n, len(blks))
 	}
 	t.Logf("slow peer served %d bytes, fast peer %d", slow.ex.Traffic().Served, fast.ex.Traffic().Served)
-}
-
-// TestBlocksShareMessages: bitswap opens a stream for every message it
-// sends, and its default message size put every block of ours in a message
-// of its own; with targetMessageSize, four 256 KiB blocks go in one.
-func TestBlocksShareMessages(t *testing.T) {
-	blks := makeBlocks(t, 16, 256<<10)
-	srcStore := newStore()
-	for _, b := range blks {
-		srcStore.Put(t.Context(), b)
-	}
-	src := newPeer(t, srcStore, nil)
-	h, err := host.New(t.Context(), host.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	counted := &streamCounter{Host: h}
-	ex := New(t.Context(), Config{Host: counted, Blockstore: newStore()})
-	t.Cleanup(func() { ex.Close() })
-	dev := &peerNode{h: h, ex: ex}
-	link(t, dev, src)
-	if n := fetchAll(t, dev.ex, blks); n != len(blks) {
-		t.Fatalf("got %d of %d blocks", n, len(blks))
-	}
-	// One message or more carries HAVEs; the blocks need at least four.
-	n := counted.inbound.Load()
-	t.Logf("%d streams for %d blocks", n, len(blks))
-	if n > int64(len(blks))/2 {
-		t.Fatalf("the source opened %d bitswap streams to send %d blocks: one message per block or close to it", n, len(blks))
-	}
-}
-
-// streamCounter counts the streams its handlers are given.
-type streamCounter struct {
-	libp2phost.Host
-	inbound atomic.Int64
-}
-
-func (c *streamCounter) SetStreamHandler(pid protocol.ID, handler network.StreamHandler) {
-	c.Host.SetStreamHandler(pid, func(s network.Stream) {
-		c.inbound.Add(1)
-		handler(s)
-	})
 }
