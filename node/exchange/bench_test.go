@@ -32,12 +32,13 @@ func BenchmarkExchangeVsStream(b *testing.B) {
 	benchExchangeVsStream(b, fetchInOneRequest)
 }
 
-// BenchmarkExchangeWindowsVsStream is the same fetch made the way agents
-// make it: content.Assemble asks for windows of 8 chunks, two windows at
-// once, each a GetBlocks call of its own (so a bitswap session of its
-// own). The ordered writer's back-pressure is left out.
-func BenchmarkExchangeWindowsVsStream(b *testing.B) {
-	benchExchangeVsStream(b, fetchWindows(8, 2))
+// BenchmarkExchangeSlidingVsStream is the same fetch made the way agents
+// make it: content.Assemble asks for the first two windows of 8 chunks in
+// a request each, then, as its in-order writer takes each chunk, for the
+// chunk 2 × 8 further on, alone; every request is a GetBlocks call and so
+// a bitswap session of its own.
+func BenchmarkExchangeSlidingVsStream(b *testing.B) {
+	benchExchangeVsStream(b, fetchSliding(8))
 }
 
 // fetcher fetches cids through ex, calling got once per block delivered.
@@ -49,24 +50,45 @@ func fetchInOneRequest(ex *Exchange, cids []cid.Cid, got func()) {
 	}
 }
 
-// fetchWindows asks for size blocks at a time, at most inflight requests
-// at once, in order.
-func fetchWindows(size, inflight int) fetcher {
+// fetchSliding asks as content.Assemble's feeder does with a window of
+// window chunks: it keeps 2 × window + 1 chunks asked for beyond the
+// in-order prefix of those delivered, the first 2 × window in requests of
+// window, each later one in a request of its own.
+func fetchSliding(window int) fetcher {
 	return func(ex *Exchange, cids []cid.Cid, got func()) {
-		sem := make(chan struct{}, inflight)
+		at := make(map[cid.Cid]int, len(cids))
+		for i, c := range cids {
+			at[c] = i
+		}
 		var mu sync.Mutex
 		var wg sync.WaitGroup
-		for i := 0; i < len(cids); i += size {
-			sem <- struct{}{}
+		arrived := make([]bool, len(cids))
+		written := 0 // chunks delivered in order: the writer's position
+		var ask func(from, to int)
+		ask = func(from, to int) {
+			to = min(to, len(cids))
+			if from >= to {
+				return
+			}
 			wg.Go(func() {
-				defer func() { <-sem }()
-				for range ex.GetBlocks(context.Background(), cids[i:min(i+size, len(cids))]) {
+				for blk := range ex.GetBlocks(context.Background(), cids[from:to]) {
 					mu.Lock()
 					got()
+					arrived[at[blk.Cid()]] = true
+					for written < len(cids) && arrived[written] {
+						written++
+						next := written + 2*window
+						ask(next, next+1)
+					}
 					mu.Unlock()
 				}
 			})
 		}
+		mu.Lock()
+		ask(0, window)
+		ask(window, 2*window)
+		ask(2*window, 2*window+1)
+		mu.Unlock()
 		wg.Wait()
 	}
 }
