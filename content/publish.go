@@ -70,7 +70,8 @@ func (d Delta) ReusedFraction() float64 {
 // Publish chunks, encrypts and stores the release at opt.Source into bs,
 // then stores its encrypted index and cleartext block list. Memory stays
 // bounded by the 4 MiB read-ahead, about 3 × Workers plaintext chunks,
-// up to 80 blocks queued for or being stored (≈ 20 MiB), plus the index
+// up to 80 blocks queued for or being stored (≈ 20 MiB; into a pack store,
+// whose block buffers are reused at their full 512 KiB, ≈ 40 MiB), plus the index
 // it builds (≈ 150 B per chunk).
 func Publish(ctx context.Context, bs BlockStore, opt PublishOptions) (*Release, error) {
 	if opt.Secret == nil {
