@@ -23,11 +23,13 @@ import (
 //	   writer (in index order): creates entries, gives each job its place
 //
 // The feeder walks the chunks in index order and queues one job per chunk
-// on ordered (bounded: 2 × window) before asking for its block. The
-// writer takes the jobs in order, creates the entries and gives each job
-// its file and offset (stagewriter.go); workers verify, decrypt and write
-// each chunk at its place on all cores. The pipeline holds at most
-// ordered's capacity plus the workers' plaintext chunks. Every block
+// on ordered (bounded: window) before asking for its block. The writer
+// takes the jobs in order, creates the entries and gives each job its file
+// and offset (stagewriter.go), holding at most window such jobs not yet
+// written: 2 × window chunks between the feeder and staging, as when the
+// writer wrote them itself. Workers verify, decrypt and write each chunk at
+// its place on all cores. The pipeline holds at most ordered's capacity
+// plus the workers' plaintext chunks. Every block
 // received from the source is verified and queued for storage, even after a
 // cancellation, so a verified block is never fetched twice.
 type assembly struct {
@@ -133,7 +135,7 @@ func (a *assembly) run(parent context.Context, from uint64, st *AssembleStats) (
 	a.ctx, a.cancel = ctx, cancel
 	a.inflight = map[cid.Cid]*blockState{}
 	a.tasks = make(chan task, a.workers)
-	a.ordered = make(chan *chunkJob, 2*a.window)
+	a.ordered = make(chan *chunkJob, a.window)
 	a.w = newBlockWriter(ctx, a.f.store, assembleBatch, cancel, a.stored)
 
 	var workers sync.WaitGroup

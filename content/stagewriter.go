@@ -76,7 +76,7 @@ type armed struct {
 // write creates the entries from..end in staging, in order, and records
 // progress. It returns the first entry not known to be complete.
 func (a *assembly) write(from uint64, st *AssembleStats) (uint64, error) {
-	w := stageWriter{a: a, st: st, saver: a.startSaver(), through: from, max: 2 * a.window}
+	w := stageWriter{a: a, st: st, saver: a.startSaver(), through: from, max: a.window}
 	err := w.run(from)
 	// Files whose chunks were not all written (an error stopped the run)
 	// are closed by assembly.run once the workers have stopped.
@@ -175,14 +175,16 @@ func (w *stageWriter) file(i uint64, e *Entry, dst string) error {
 	w.cur = f
 	var off int64
 	for range e.NumChunks {
-		j, err := w.next()
-		if err != nil {
-			return err
-		}
+		// Room first: a job taken off ordered lets the feeder queue
+		// (and ask for) the next one.
 		for len(w.queue) >= w.max {
 			if err := w.reap(true); err != nil {
 				return err
 			}
+		}
+		j, err := w.next()
+		if err != nil {
+			return err
 		}
 		w.queue = append(w.queue, armed{j: j, entry: i})
 		j.arm(f, off)
