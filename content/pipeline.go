@@ -25,9 +25,9 @@ import (
 // The feeder walks the chunks in index order and queues one job per chunk
 // on ordered (bounded: window) before asking for its block. The writer
 // takes the jobs in order, creates the entries and gives each job its file
-// and offset (stagewriter.go), holding at most window such jobs not yet
-// written: 2 × window chunks between the feeder and staging, as when the
-// writer wrote them itself. Workers verify, decrypt and write each chunk at
+// and offset (stagewriter.go), holding at most window + 1 such jobs not
+// yet written: 2 × window + 1 chunks between the feeder and staging, as
+// when the writer wrote them itself. Workers verify, decrypt and write each chunk at
 // its place on all cores. The pipeline holds at most ordered's capacity
 // plus the workers' plaintext chunks. Every block
 // received from the source is verified and queued for storage, even after a

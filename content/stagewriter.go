@@ -76,7 +76,7 @@ type armed struct {
 // write creates the entries from..end in staging, in order, and records
 // progress. It returns the first entry not known to be complete.
 func (a *assembly) write(from uint64, st *AssembleStats) (uint64, error) {
-	w := stageWriter{a: a, st: st, saver: a.startSaver(), through: from, max: a.window}
+	w := stageWriter{a: a, st: st, saver: a.startSaver(), through: from, max: a.window + 1}
 	err := w.run(from)
 	// Files whose chunks were not all written (an error stopped the run)
 	// are closed by assembly.run once the workers have stopped.
@@ -100,7 +100,7 @@ type stageWriter struct {
 	st      *AssembleStats
 	saver   *progressSaver
 	queue   []armed     // armed jobs not yet seen done, in index order
-	max     int         // jobs armed at most at once
+	max     int         // jobs armed at most at once: a window, plus the one the writer held while it wrote it itself
 	through uint64      // entries whose jobs are all armed
 	cur     *stagedFile // the file being armed, while the writer holds it
 	want    uint64      // a progress save is due once entries < want are done
