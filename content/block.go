@@ -62,9 +62,14 @@ func VerifyBlock(want cid.Cid, data []byte) error {
 // sealChunk encrypts one plaintext chunk and returns its index record and
 // its block.
 func sealChunk(secret *crypto.ChannelSecret, channel string, plain []byte) (Chunk, blocks.Block) {
+	return sealChunkTo(make([]byte, 0, len(plain)+crypto.ChunkOverhead), secret, channel, plain)
+}
+
+// sealChunkTo is sealChunk with the block's bytes in dst's memory.
+func sealChunkTo(dst []byte, secret *crypto.ChannelSecret, channel string, plain []byte) (Chunk, blocks.Block) {
 	h := crypto.HashChunk(plain)
 	k := crypto.DeriveChunkKey(secret, h)
-	ct := crypto.SealChunk(make([]byte, 0, len(plain)+crypto.ChunkOverhead), &k, channel, plain)
+	ct := crypto.SealChunk(dst[:0], &k, channel, plain)
 	b := newRawBlock(ct)
 	return Chunk{CID: b.Cid(), Hash: h, Len: uint32(len(plain)), Key: k}, b
 }

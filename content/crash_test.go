@@ -41,12 +41,46 @@ func (s *cancelAfter) GetBlocks(ctx context.Context, cids []cid.Cid) <-chan bloc
 	return out
 }
 
+// reversed delivers each request's blocks in reverse order, so that the
+// later chunks of a window are written to staging before the earlier ones.
+type reversed struct{ src BlockSource }
+
+func (s reversed) GetBlocks(ctx context.Context, cids []cid.Cid) <-chan blocks.Block {
+	in := s.src.GetBlocks(ctx, cids)
+	out := make(chan blocks.Block)
+	go func() {
+		defer close(out)
+		var got []blocks.Block
+		for b := range in {
+			got = append(got, b)
+		}
+		for i := len(got) - 1; i >= 0; i-- {
+			select {
+			case out <- got[i]:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}
+
 // TestResumeAfterCancel interrupts assembly at random points until it
 // completes and checks that no block was ever fetched twice and the staged
-// tree is the release.
+// tree is the release. With blocks delivered in reverse, chunks land in
+// staging out of order, and a progress save must still claim only entries
+// whose every chunk was written.
 func TestResumeAfterCancel(t *testing.T) {
-	for _, every := range []uint64{1, 64 << 20} { // progress after each entry, and rarely
-		t.Run("progressEvery="+strconv.FormatUint(every, 10), func(t *testing.T) {
+	for _, tc := range []struct {
+		every   uint64 // progress after each entry, and rarely
+		reverse bool
+	}{{1, false}, {64 << 20, false}, {1, true}} {
+		name := "progressEvery=" + strconv.FormatUint(tc.every, 10)
+		if tc.reverse {
+			name += "/reversed"
+		}
+		every := tc.every
+		t.Run(name, func(t *testing.T) {
 			old := progressEvery
 			progressEvery = every
 			defer func() { progressEvery = old }()
@@ -74,7 +108,11 @@ func TestResumeAfterCancel(t *testing.T) {
 					t.Fatal("assembly never completed")
 				}
 				actx, cancel := context.WithCancel(ctx)
-				cs := &cancelAfter{src: StoreSource{pub}, cancel: cancel}
+				var src BlockSource = StoreSource{pub}
+				if tc.reverse {
+					src = reversed{src}
+				}
+				cs := &cancelAfter{src: src, cancel: cancel}
 				cs.n.Store(int64(r.IntN(6)))
 				counting.src = cs
 				_, err := Assemble(actx, dev, counting, x, staging, AssembleOptions{Window: 3})

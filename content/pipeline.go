@@ -2,17 +2,11 @@ package content
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"sync"
-	"syscall"
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
-	"golang.org/x/sys/unix"
 
 	"github.com/meshota/meshota/crypto"
 )
@@ -24,13 +18,19 @@ import (
 //	   └────────────────────────────▶ workers: verify CID, decrypt, check hash
 //	                                      │            │
 //	                                      ▼            ▼
-//	                         writer (in index order)  blockWriter (batched store)
+//	         staging (pwrite at the chunk's offset)   blockWriter (batched store)
+//	                                      ▲
+//	   writer (in index order): creates entries, gives each job its place
 //
 // The feeder walks the chunks in index order and queues one job per chunk
-// on ordered (bounded: 2 × window) before asking for its block, so the
-// writer takes results in order and the pipeline holds at most that many
-// plaintext chunks; each chunk the writer takes lets the feeder ask for
-// the next one (see feed). Workers verify and decrypt on all cores. Every block
+// on ordered (bounded: window) before asking for its block. The writer
+// takes the jobs in order, creates the entries and gives each job its file
+// and offset (stagewriter.go), holding at most window + 1 such jobs not
+// yet written: 2 × window + 1 chunks between the feeder and staging. Each
+// job the writer takes lets the feeder ask for the next chunk (a sliding
+// window, see feed). Workers verify, decrypt and write each chunk at
+// its place on all cores. The pipeline holds at most ordered's capacity
+// plus the workers' plaintext chunks. Every block
 // received from the source is verified and queued for storage, even after a
 // cancellation, so a verified block is never fetched twice.
 type assembly struct {
@@ -48,19 +48,61 @@ type assembly struct {
 	ctx              context.Context
 	cancel           context.CancelCauseFunc
 	receivers, feedW sync.WaitGroup
+	unclosed         []*stagedFile // left open by a run that stopped early
 }
 
-// chunkJob is one chunk position of the release, in index order.
+// chunkJob is one chunk position of the release, in index order. Its
+// plaintext goes to its place in staging as soon as both are known: the
+// plaintext (finish, from a worker or, failing, from the feeder) and the
+// place (arm, from the writer); whichever comes second writes it.
 type chunkJob struct {
 	c    *Chunk
 	buf  *[]byte // pooled plaintext buffer holding data
 	data []byte
 	err  error
-	done chan struct{}
+	done chan struct{} // closed once written (or failed)
+
+	mu    sync.Mutex
+	ready bool        // finish was called
+	dst   *stagedFile // set by arm
+	off   int64
 }
 
+// finish records the chunk's outcome: its plaintext in buf/data, or err.
 func (j *chunkJob) finish(err error) {
-	j.err = err
+	j.mu.Lock()
+	j.err, j.ready = err, true
+	armed := j.dst != nil
+	j.mu.Unlock()
+	if armed {
+		j.complete()
+	}
+}
+
+// arm gives the job its place: offset off of f.
+func (j *chunkJob) arm(f *stagedFile, off int64) {
+	j.mu.Lock()
+	j.dst, j.off = f, off
+	ready := j.ready
+	j.mu.Unlock()
+	if ready {
+		j.complete()
+	}
+}
+
+// complete writes the plaintext (unless the chunk failed), returns its
+// buffer, releases the file and marks the job done.
+func (j *chunkJob) complete() {
+	if j.err == nil {
+		j.err = j.dst.writeAt(j.data, j.off)
+	}
+	if j.buf != nil {
+		putChunkBuf(j.buf)
+		j.buf, j.data = nil, nil
+	}
+	if err := j.dst.release(); err != nil && j.err == nil {
+		j.err = err
+	}
 	close(j.done)
 }
 
@@ -95,7 +137,7 @@ func (a *assembly) run(parent context.Context, from uint64, st *AssembleStats) (
 	a.ctx, a.cancel = ctx, cancel
 	a.inflight = map[cid.Cid]*blockState{}
 	a.tasks = make(chan task, a.workers)
-	a.ordered = make(chan *chunkJob, 2*a.window)
+	a.ordered = make(chan *chunkJob, a.window)
 	a.w = newBlockWriter(ctx, a.f.store, assembleBatch, cancel, a.stored)
 
 	var workers sync.WaitGroup
@@ -112,6 +154,10 @@ func (a *assembly) run(parent context.Context, from uint64, st *AssembleStats) (
 	a.receivers.Wait()
 	close(a.tasks)
 	workers.Wait()
+	for _, f := range a.unclosed {
+		f.f.Close() // may be closed already: harmless
+	}
+	a.unclosed = nil
 	if serr := a.w.close(); serr != nil && err == nil {
 		err = serr
 	}
@@ -372,173 +418,4 @@ func (a *assembly) open(j *chunkJob, ct []byte) {
 	}
 	j.buf, j.data = buf, pt
 	j.finish(nil)
-}
-
-// next returns the next chunk's plaintext, in index order.
-func (a *assembly) next() (*chunkJob, error) {
-	var j *chunkJob
-	select {
-	case j = <-a.ordered:
-	case <-a.ctx.Done():
-		return nil, context.Cause(a.ctx)
-	}
-	select {
-	case <-j.done:
-	case <-a.ctx.Done():
-		return nil, context.Cause(a.ctx)
-	}
-	if j.err != nil {
-		return nil, j.err
-	}
-	return j, nil
-}
-
-// write creates the entries from..end in staging, in order, and records
-// progress. It returns the entry it stopped at.
-func (a *assembly) write(from uint64, st *AssembleStats) (uint64, error) {
-	saver := a.startSaver()
-	var sinceSave uint64
-	for i := from; i < uint64(len(a.x.Entries)); i++ {
-		if err := context.Cause(a.ctx); err != nil {
-			saver.stop()
-			return i, err
-		}
-		e := &a.x.Entries[i]
-		dst := filepath.Join(a.staging, filepath.FromSlash(e.Path))
-		if err := a.writeEntry(e, dst, st, &sinceSave); err != nil {
-			saver.stop()
-			return i, err
-		}
-		if sinceSave >= progressEvery {
-			if err := saver.save(i + 1); err != nil {
-				saver.stop()
-				return i, err
-			}
-			sinceSave = 0
-		}
-	}
-	if err := saver.stop(); err != nil {
-		return uint64(len(a.x.Entries)), err
-	}
-	if err := a.w.flush(); err != nil {
-		return uint64(len(a.x.Entries)), err
-	}
-	return uint64(len(a.x.Entries)), nil
-}
-
-func (a *assembly) writeEntry(e *Entry, dst string, st *AssembleStats, sinceSave *uint64) error {
-	if err := clearPath(dst, e.Type); err != nil {
-		return err
-	}
-	switch e.Type {
-	case TypeDir:
-		if err := os.Mkdir(dst, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("staging: %w", err)
-		}
-	case TypeSymlink:
-		if err := os.Symlink(e.Target, dst); err != nil {
-			return fmt.Errorf("staging: %w", err)
-		}
-	case TypeFile:
-		n, err := a.writeFile(e, dst)
-		st.Written += n
-		if err != nil {
-			return err
-		}
-		*sinceSave += n + 4096
-	}
-	return nil
-}
-
-// progressSaver records progress on its own goroutine, so that the
-// writer goes on while the file system is flushed: a save stores the
-// blocks queued so far, syncs the file system (staging included), then
-// writes the progress file. Requests that arrive during a save are
-// merged into the next one.
-type progressSaver struct {
-	req  chan uint64
-	done chan struct{}
-	mu   sync.Mutex
-	err  error
-}
-
-func (a *assembly) startSaver() *progressSaver {
-	p := &progressSaver{req: make(chan uint64, 1), done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		for n := range p.req {
-			err := a.w.flush()
-			if err == nil {
-				err = saveProgress(a.progPath, a.id, n)
-			}
-			if err != nil {
-				p.mu.Lock()
-				p.err = err
-				p.mu.Unlock()
-				a.cancel(err)
-				for range p.req {
-				}
-				return
-			}
-		}
-	}()
-	return p
-}
-
-// save asks for entries 0..done-1 to be recorded and returns the error of
-// an earlier save, if any.
-func (p *progressSaver) save(done uint64) error {
-	select {
-	case <-p.req: // not started yet: replaced by this one
-	default:
-	}
-	p.req <- done
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.err
-}
-
-// stop waits for the last save and returns the first error.
-func (p *progressSaver) stop() error {
-	close(p.req)
-	<-p.done
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.err
-}
-
-// writebackEvery is how many bytes of a staging file are written before
-// the kernel is asked to start writing them out (sync_file_range, no
-// wait), so that the syncs of progress saves and of the end find little
-// left to write.
-const writebackEvery = 8 << 20
-
-func (a *assembly) writeFile(e *Entry, dst string) (uint64, error) {
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return 0, fmt.Errorf("staging: %w", err)
-	}
-	defer out.Close()
-	var written, hinted uint64
-	for range e.NumChunks {
-		j, err := a.next()
-		if err != nil {
-			return written, err
-		}
-		_, err = out.Write(j.data)
-		putChunkBuf(j.buf)
-		if err != nil {
-			return written, fmt.Errorf("staging: %w", err)
-		}
-		written += uint64(len(j.data))
-		if written-hinted >= writebackEvery {
-			// A hint: errors (say, a file system without it) do not matter.
-			unix.SyncFileRange(int(out.Fd()), int64(hinted), int64(written-hinted), unix.SYNC_FILE_RANGE_WRITE)
-			hinted = written
-		}
-	}
-	if err := out.Chmod(fs.FileMode(e.Mode)); err != nil {
-		return written, fmt.Errorf("staging: %w", err)
-	}
-	return written, out.Close()
 }

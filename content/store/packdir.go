@@ -48,9 +48,9 @@ type packDir struct {
 	wmu    sync.Mutex // appends, deletes and compaction; held before mu
 	cur    *pack      // the pack appended to; nil before the first append
 	nextID uint32
-	buf    []byte // record heads of an append
-	abuf   []byte // aligned staging for direct writes
-	direct bool   // write synced appends with O_DIRECT when the file system can
+	buf    []byte    // record heads of an append
+	abufs  [2][]byte // aligned staging for direct writes: one filled while the other is written
+	direct bool      // write synced appends with O_DIRECT when the file system can
 
 	mu     sync.RWMutex // index and packs; readers hold it across their pread
 	index  map[string]loc
@@ -322,44 +322,67 @@ const alignment = 4096
 
 func alignUp(n int64) int64 { return (n + alignment - 1) &^ (alignment - 1) }
 
-// writeAligned writes iov at off (a multiple of alignment) through an
-// aligned buffer, zero-padded to a multiple of alignment, with O_DIRECT
+// writeAligned writes iov at off (a multiple of alignment) through
+// aligned buffers, zero-padded to a multiple of alignment, with O_DIRECT
 // when p has it: the blocks do not go through the page cache, which on
-// the project machine cost more CPU than the copy (docs/CONTENT.md). It
-// returns the end of what it wrote.
+// the project machine cost more CPU than the copy (docs/CONTENT.md). A
+// direct write returns once the device has the data, so each buffer is
+// written on another goroutine while the next one is filled: the copy
+// overlaps the device. It returns the end of what it wrote.
 func (d *packDir) writeAligned(p *pack, iov [][]byte, off int64) (int64, error) {
 	w := p.f
 	if p.w != nil {
 		w = p.w
 	}
-	if d.abuf == nil {
+	if d.abufs[0] == nil {
 		const size = 1 << 20
-		raw := make([]byte, size+alignment)
+		raw := make([]byte, len(d.abufs)*size+alignment)
 		skip := int(-uintptr(unsafe.Pointer(&raw[0])) & (alignment - 1))
-		d.abuf = raw[skip : skip+size : skip+size]
+		for i := range d.abufs {
+			s := skip + i*size
+			d.abufs[i] = raw[s : s+size : s+size]
+		}
 	}
-	buf, n := d.abuf, 0
+	type write struct {
+		b   []byte
+		off int64
+	}
+	free := make(chan []byte, len(d.abufs))
+	for _, b := range d.abufs {
+		free <- b
+	}
+	todo := make(chan write, len(d.abufs))
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		for x := range todo {
+			if err == nil {
+				_, err = w.WriteAt(x.b, x.off)
+			}
+			free <- x.b[:cap(x.b)]
+		}
+		done <- err
+	}()
+	buf, n := <-free, 0
 	for _, b := range iov {
 		for len(b) > 0 {
 			c := copy(buf[n:], b)
 			n, b = n+c, b[c:]
 			if n == len(buf) {
-				if _, err := w.WriteAt(buf, off); err != nil {
-					return off, err
-				}
-				off, n = off+int64(n), 0
+				todo <- write{buf, off}
+				off += int64(n)
+				buf, n = <-free, 0
 			}
 		}
 	}
 	if n > 0 {
 		m := int(alignUp(int64(n)))
 		clear(buf[n:m])
-		if _, err := w.WriteAt(buf[:m], off); err != nil {
-			return off, err
-		}
+		todo <- write{buf[:m], off}
 		off += int64(m)
 	}
-	return off, nil
+	close(todo)
+	return off, <-done
 }
 
 // openDirect opens p's O_DIRECT writer, if the file system has them.

@@ -93,7 +93,7 @@ func Open(dir string, opt Options) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open store %s: %w", dir, err)
 		}
-		return &Store{dir: dir, ds: pd, bs: blockstore.NewBlockstore(pd, blockstore.NoPrefix()), log: log}, nil
+		return &Store{dir: dir, ds: pd, bs: copyingBlockstore{blockstore.NewBlockstore(pd, blockstore.NoPrefix())}, log: log}, nil
 	case Flat:
 		fd, err := openFlatDir(filepath.Join(dir, "blocks"))
 		if err != nil {
@@ -109,6 +109,15 @@ func Open(dir string, opt Options) (*Store, error) {
 	}
 	return nil, fmt.Errorf("open store: unknown backend %d", opt.Backend)
 }
+
+// copyingBlockstore is the blockstore of a pack store, which copies a
+// block's bytes into its aligned write buffer and keeps no reference to
+// them: content.Publish then reuses its block buffers.
+type copyingBlockstore struct{ blockstore.Blockstore }
+
+// CopiesBlocks says that the bytes of a stored block may be reused once
+// Put or PutMany returns.
+func (copyingBlockstore) CopiesBlocks() bool { return true }
 
 func isDir(p string) bool {
 	fi, err := os.Stat(p)

@@ -296,6 +296,31 @@ func (s *countingSource) GetBlocks(ctx context.Context, cids []cid.Cid) <-chan b
 	return out
 }
 
+// TestPublishIntoPacks: publishing into a pack store reuses block buffers
+// once their batch is stored; every block must still be stored whole.
+func TestPublishIntoPacks(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	r := rand.New(rand.NewPCG(5, 6))
+	rel := publishFiles(t, s, map[string][]byte{"a": randBytes(r, 24<<20), "b": randBytes(r, 3<<20)})
+	if n := len(rel.Index.Chunks); n < 3*32 {
+		t.Fatalf("%d chunks: the test wants several batches of 32", n)
+	}
+	s.Close()
+	s = openStore(t, dir) // read back from the packs, not from memory
+	defer s.Close()
+	for _, c := range rel.Index.Chunks {
+		b, err := s.Blockstore().Get(ctx, c.CID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := content.VerifyBlock(c.CID, b.RawData()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestBackends(t *testing.T) {
 	for _, b := range []Backend{Pack, Flat, LevelDB} {
 		t.Run(strconv.Itoa(int(b)), func(t *testing.T) {
