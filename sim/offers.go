@@ -22,8 +22,26 @@ type lanOffers struct {
 	holders []uint64 // per site × chunk: bit j = member j holds the chunk
 	online  []uint64 // per site: bit j = member j is honest and counted online
 	base    []int32  // per site: start of its k×k counts, -1 for a large site
-	// count[base + i*k + j]: chunks member j holds and member i lacks.
+	// count[base + ...]: chunks member j holds and member i lacks, at
+	// tile (i/4, j/8) of the site's k/4 × k/8 tiles, row i%4, column j%8.
 	count []int16
+}
+
+// A site's counts are stored in tiles of 4 rows × 8 columns, 64 bytes:
+// a chunk gained by member i updates row i (the members that hold it)
+// and column i (those that lack it). Stored by rows, the column touched a
+// cache line per member (a site has up to 64); in tiles, a row touches
+// k/8 lines and a column k/4.
+const (
+	tileRows = 4
+	tileCols = 8
+	tileSize = tileRows * tileCols
+)
+
+// pairCounts is how many counts a site of k members stores, padded to
+// whole tiles.
+func pairCounts(k int) int {
+	return (k + tileRows - 1) / tileRows * ((k + tileCols - 1) / tileCols) * tileSize
 }
 
 // smallSite tells whether site si keeps counts.
@@ -43,7 +61,7 @@ func (s *state) initOffers() {
 			continue
 		}
 		o.base[si] = int32(n)
-		n += k * k
+		n += pairCounts(k)
 	}
 	o.count = make([]int16, n)
 	o.offer = make([]uint64, len(s.dev))
@@ -75,20 +93,27 @@ func (s *state) gainOffers(d, c int32) {
 	}
 	members := s.sites[si]
 	k, i := len(members), int(s.dev[d].sitePos)
-	m := o.count[o.base[si] : int(o.base[si])+k*k]
+	m := o.count[o.base[si] : int(o.base[si])+pairCounts(k)]
 	h := &o.holders[int(si)*s.nChunks+int(c)]
 	had := *h // members that hold c: one chunk fewer they have for d
 	*h |= 1 << i
+	// The counts of pairs (i, j) are at row+(j's offset in a row of
+	// tiles), those of (j, i) at col+(j's offset in a column of tiles).
+	tileRow := (k + tileCols - 1) / tileCols * tileSize
+	row := i/tileRows*tileRow + i%tileRows*tileCols
+	col := i/tileCols*tileSize + i%tileCols
 	for x := had; x != 0; x &= x - 1 {
 		j := bits.TrailingZeros64(x)
-		if m[i*k+j]--; m[i*k+j] == 0 {
+		p := &m[row+j/tileCols*tileSize+j%tileCols]
+		if *p--; *p == 0 {
 			o.offer[d] &^= 1 << j
 		}
 	}
 	// Members that lack c: one chunk more d has for them.
 	for x := ^*h & (1<<k - 1); x != 0; x &= x - 1 {
 		j := bits.TrailingZeros64(x)
-		if m[j*k+i]++; m[j*k+i] == 1 {
+		p := &m[col+j/tileRows*tileRow+j%tileRows*tileCols]
+		if *p++; *p == 1 {
 			o.offer[members[j]] |= 1 << i
 		}
 	}
