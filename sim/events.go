@@ -46,10 +46,10 @@ const (
 )
 
 // A groupEntry is a group's next completion in the queue: 16 bytes, so
-// that the four children of a heap node share one cache line (with whole
-// events, 32 bytes, they spanned two, and taking the next event walks
-// down a heap of ~100,000 groups). The key orders by insertion number
-// (high bits) and names the group (low bits).
+// that the four children of a heap node fill one cache line (with whole
+// events, 32 bytes, they spanned two or three, and taking the next event
+// walks down a heap of ~100,000 groups). The key orders by insertion
+// number (high bits) and names the group (low bits).
 type groupEntry struct {
 	t   float64
 	key uint64
@@ -74,14 +74,21 @@ func (a *groupEntry) group() int32 { return int32(a.key & (1<<groupBits - 1)) }
 // entries left behind would be a third of all pops. A moved entry gets a
 // new seq, as a new push would, so ties resolve as they would with one.
 type eventQueue struct {
+	// h is the heap from h[heapRoot] on: the children of h[p] are
+	// h[4p-8 .. 4p-5], which start on a 64-byte boundary when h does (a
+	// large slice is page aligned).
 	h     []groupEntry
 	pos   []int32 // per group: index of its entry in h, -1 if none
 	other otherEvents
 	seq   uint64
 }
 
+// heapRoot is the index of the heap's root in eventQueue.h (the entries
+// before it are unused).
+const heapRoot = 3
+
 func newEventQueue(groups int) eventQueue {
-	q := eventQueue{pos: make([]int32, groups)}
+	q := eventQueue{h: make([]groupEntry, heapRoot), pos: make([]int32, groups)}
 	for i := range q.pos {
 		q.pos[i] = -1
 	}
@@ -138,10 +145,13 @@ func (q *eventQueue) unset(gi int32) {
 	}
 }
 
+// groups is the number of group entries queued.
+func (q *eventQueue) groups() int { return len(q.h) - heapRoot }
+
 // up moves e from the hole at i towards the root to its place.
 func (q *eventQueue) up(i int, e groupEntry) {
-	for i > 0 {
-		p := (i - 1) / 4
+	for i > heapRoot {
+		p := i/4 + 2
 		if !e.before(&q.h[p]) {
 			break
 		}
@@ -155,7 +165,7 @@ func (q *eventQueue) up(i int, e groupEntry) {
 func (q *eventQueue) down(i int, e groupEntry) {
 	n := len(q.h)
 	for {
-		c := 4*i + 1
+		c := 4*i - 8
 		if c >= n {
 			break
 		}
@@ -176,13 +186,13 @@ func (q *eventQueue) down(i int, e groupEntry) {
 
 // popGroup takes the earliest group entry out and returns it as an event.
 func (q *eventQueue) popGroup() event {
-	top := q.h[0]
+	top := q.h[heapRoot]
 	q.pos[top.group()] = -1
 	n := len(q.h) - 1
 	last := q.h[n]
 	q.h = q.h[:n]
-	if n > 0 {
-		q.down(0, last)
+	if n > heapRoot {
+		q.down(heapRoot, last)
 	}
 	return event{t: top.t, seq: top.seq(), kind: evGroup, a: top.group()}
 }

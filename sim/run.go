@@ -429,8 +429,8 @@ func (s *state) next() (event, bool) {
 			first, e = f, h
 		}
 	}
-	if len(s.q.h) > 0 {
-		if g := &s.q.h[0]; e == nil || earlier(g.t, g.seq(), e.t, e.seq) {
+	if s.q.groups() > 0 {
+		if g := &s.q.h[heapRoot]; e == nil || earlier(g.t, g.seq(), e.t, e.seq) {
 			return s.q.popGroup(), true
 		}
 	}
