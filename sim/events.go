@@ -169,12 +169,7 @@ func (q *eventQueue) down(i int, e groupEntry) {
 		if c >= n {
 			break
 		}
-		m := c
-		for k := c + 1; k < c+4 && k < n; k++ {
-			if q.h[k].before(&q.h[m]) {
-				m = k
-			}
-		}
+		m := q.least(c, n)
 		if !q.h[m].before(&e) {
 			break
 		}
@@ -184,16 +179,42 @@ func (q *eventQueue) down(i int, e groupEntry) {
 	q.put(i, e)
 }
 
+// least is the index of the least of the (up to four) children from c.
+func (q *eventQueue) least(c, n int) int {
+	m := c
+	for k := c + 1; k < c+4 && k < n; k++ {
+		if q.h[k].before(&q.h[m]) {
+			m = k
+		}
+	}
+	return m
+}
+
 // popGroup takes the earliest group entry out and returns it as an event.
+// The hole at the root moves down to a leaf, each time taking the least
+// child, and the last entry fills it from there up: the last entry
+// belongs near the leaves, so this saves the comparison with it at every
+// level that down makes.
 func (q *eventQueue) popGroup() event {
 	top := q.h[heapRoot]
 	q.pos[top.group()] = -1
 	n := len(q.h) - 1
 	last := q.h[n]
 	q.h = q.h[:n]
-	if n > heapRoot {
-		q.down(heapRoot, last)
+	if n == heapRoot {
+		return event{t: top.t, seq: top.seq(), kind: evGroup, a: top.group()}
 	}
+	i := heapRoot
+	for {
+		c := 4*i - 8
+		if c >= n {
+			break
+		}
+		m := q.least(c, n)
+		q.put(i, q.h[m])
+		i = m
+	}
+	q.up(i, last)
 	return event{t: top.t, seq: top.seq(), kind: evGroup, a: top.group()}
 }
 
