@@ -1,5 +1,7 @@
 package sim
 
+import "container/heap"
+
 // Event kinds.
 const (
 	evGroup     uint8 = iota // a group's next flow completion (a = group)
@@ -20,9 +22,51 @@ type event struct {
 	ver  uint32
 }
 
-// eventQueue is a 4-ary min-heap on (t, seq), written out by hand: the
-// container/heap interface boxes every push, and this is the hot path
-// (a 4-ary heap halves the levels a pop walks down).
+func (a *event) before(b *event) bool { return earlier(a.t, a.seq, b.t, b.seq) }
+
+// earlier orders events by time, then by insertion order.
+func earlier(at float64, aseq uint64, bt float64, bseq uint64) bool {
+	if at != bt {
+		return at < bt
+	}
+	return aseq < bseq
+}
+
+// groupBits is how many low bits of a groupEntry's key hold the group:
+// enough for the largest fleet a scenario may declare (50,000,000
+// devices, as many malicious peers, and the seed).
+const groupBits = 27
+
+// maxSeq bounds the insertion numbers a groupEntry's key can hold (2^37,
+// days of simulation at a million events a second); Simulate stops with
+// an error well before (seqLimit), as one event can queue many.
+const (
+	maxSeq   = 1<<(64-groupBits) - 1
+	seqLimit = maxSeq - 1<<32
+)
+
+// A groupEntry is a group's next completion in the queue: 16 bytes, so
+// that the four children of a heap node fill one cache line (with whole
+// events, 32 bytes, they spanned two or three, and taking the next event
+// walks down a heap of ~100,000 groups). The key orders by insertion
+// number (high bits) and names the group (low bits).
+type groupEntry struct {
+	t   float64
+	key uint64
+}
+
+// before compares keys whole: their high bits, the insertion numbers,
+// differ.
+func (a *groupEntry) before(b *groupEntry) bool { return earlier(a.t, a.key, b.t, b.key) }
+
+func (a *groupEntry) seq() uint64  { return a.key >> groupBits }
+func (a *groupEntry) group() int32 { return int32(a.key & (1<<groupBits - 1)) }
+
+// eventQueue holds the events not in a FIFO: the groups' completions in
+// a 4-ary min-heap on (t, seq), written out by hand as it is the hot
+// path (the container/heap interface boxes every push; a 4-ary heap
+// halves the levels a pop walks down), and the rare other events (the
+// announcements, churn, stages, samples) in a container/heap beside it.
 //
 // A group (a device's uploads, or the seed's) has at most one entry, its
 // next completion, which set moves in place when the group's rates
@@ -30,50 +74,50 @@ type event struct {
 // entries left behind would be a third of all pops. A moved entry gets a
 // new seq, as a new push would, so ties resolve as they would with one.
 type eventQueue struct {
-	h   []event
-	seq uint64
-	pos []int32 // per group: index of its evGroup entry in h, -1 if none
+	// h is the heap from h[heapRoot] on: the children of h[p] are
+	// h[4p-8 .. 4p-5], which start on a 64-byte boundary when h does (a
+	// large slice is page aligned).
+	h     []groupEntry
+	pos   []int32 // per group: index of its entry in h, -1 if none
+	other otherEvents
+	seq   uint64
 }
 
+// heapRoot is the index of the heap's root in eventQueue.h (the entries
+// before it are unused).
+const heapRoot = 3
+
 func newEventQueue(groups int) eventQueue {
-	q := eventQueue{pos: make([]int32, groups)}
+	q := eventQueue{h: make([]groupEntry, heapRoot), pos: make([]int32, groups)}
 	for i := range q.pos {
 		q.pos[i] = -1
 	}
 	return q
 }
 
-func (a *event) before(b *event) bool {
-	if a.t != b.t {
-		return a.t < b.t
-	}
-	return a.seq < b.seq
-}
-
-// put stores e at index i and, for a group's entry, remembers where.
-func (q *eventQueue) put(i int, e event) {
-	q.h[i] = e
-	if e.kind == evGroup {
-		q.pos[e.a] = int32(i)
-	}
-}
-
+// push queues an event of any kind but evGroup (set queues those).
 func (q *eventQueue) push(e event) {
 	q.seq++
 	e.seq = q.seq
-	q.h = append(q.h, e)
-	q.up(len(q.h)-1, e)
+	heap.Push(&q.other, e)
 }
 
-// set makes e (an evGroup event) its group's only entry.
-func (q *eventQueue) set(e event) {
-	i := q.pos[e.a]
+// put stores e at index i and remembers where its group's entry is.
+func (q *eventQueue) put(i int, e groupEntry) {
+	q.h[i] = e
+	q.pos[e.group()] = int32(i)
+}
+
+// set makes completion time t group gi's only entry.
+func (q *eventQueue) set(gi int32, t float64) {
+	q.seq++
+	e := groupEntry{t: t, key: q.seq<<groupBits | uint64(gi)}
+	i := q.pos[gi]
 	if i < 0 {
-		q.push(e)
+		q.h = append(q.h, e)
+		q.up(len(q.h)-1, e)
 		return
 	}
-	q.seq++
-	e.seq = q.seq
 	if e.before(&q.h[i]) {
 		q.up(int(i), e)
 	} else {
@@ -81,13 +125,13 @@ func (q *eventQueue) set(e event) {
 	}
 }
 
-// unset removes group a's entry, if any.
-func (q *eventQueue) unset(a int32) {
-	i := q.pos[a]
+// unset removes group gi's entry, if any.
+func (q *eventQueue) unset(gi int32) {
+	i := q.pos[gi]
 	if i < 0 {
 		return
 	}
-	q.pos[a] = -1
+	q.pos[gi] = -1
 	n := len(q.h) - 1
 	last := q.h[n]
 	q.h = q.h[:n]
@@ -101,10 +145,13 @@ func (q *eventQueue) unset(a int32) {
 	}
 }
 
+// groups is the number of group entries queued.
+func (q *eventQueue) groups() int { return len(q.h) - heapRoot }
+
 // up moves e from the hole at i towards the root to its place.
-func (q *eventQueue) up(i int, e event) {
-	for i > 0 {
-		p := (i - 1) / 4
+func (q *eventQueue) up(i int, e groupEntry) {
+	for i > heapRoot {
+		p := i/4 + 2
 		if !e.before(&q.h[p]) {
 			break
 		}
@@ -115,19 +162,14 @@ func (q *eventQueue) up(i int, e event) {
 }
 
 // down moves e from the hole at i towards the leaves to its place.
-func (q *eventQueue) down(i int, e event) {
+func (q *eventQueue) down(i int, e groupEntry) {
 	n := len(q.h)
 	for {
-		c := 4*i + 1
+		c := 4*i - 8
 		if c >= n {
 			break
 		}
-		m := c
-		for k := c + 1; k < c+4 && k < n; k++ {
-			if q.h[k].before(&q.h[m]) {
-				m = k
-			}
-		}
+		m := q.least(c, n)
 		if !q.h[m].before(&e) {
 			break
 		}
@@ -137,21 +179,58 @@ func (q *eventQueue) down(i int, e event) {
 	q.put(i, e)
 }
 
-func (q *eventQueue) pop() event {
-	top := q.h[0]
-	if top.kind == evGroup {
-		q.pos[top.a] = -1
+// least is the index of the least of the (up to four) children from c.
+func (q *eventQueue) least(c, n int) int {
+	m := c
+	for k := c + 1; k < c+4 && k < n; k++ {
+		if q.h[k].before(&q.h[m]) {
+			m = k
+		}
 	}
+	return m
+}
+
+// popGroup takes the earliest group entry out and returns it as an event.
+// The hole at the root moves down to a leaf, each time taking the least
+// child, and the last entry fills it from there up: the last entry
+// belongs near the leaves, so this saves the comparison with it at every
+// level that down makes.
+func (q *eventQueue) popGroup() event {
+	top := q.h[heapRoot]
+	q.pos[top.group()] = -1
 	n := len(q.h) - 1
 	last := q.h[n]
 	q.h = q.h[:n]
-	if n > 0 {
-		q.down(0, last)
+	if n == heapRoot {
+		return event{t: top.t, seq: top.seq(), kind: evGroup, a: top.group()}
 	}
-	return top
+	i := heapRoot
+	for {
+		c := 4*i - 8
+		if c >= n {
+			break
+		}
+		m := q.least(c, n)
+		q.put(i, q.h[m])
+		i = m
+	}
+	q.up(i, last)
+	return event{t: top.t, seq: top.seq(), kind: evGroup, a: top.group()}
 }
 
-func (q *eventQueue) len() int { return len(q.h) }
+// otherEvents is a min-heap of events by (t, seq), for container/heap.
+type otherEvents []event
+
+func (h otherEvents) Len() int           { return len(h) }
+func (h otherEvents) Less(i, j int) bool { return h[i].before(&h[j]) }
+func (h otherEvents) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *otherEvents) Push(x any)        { *h = append(*h, x.(event)) }
+func (h *otherEvents) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}
 
 // fifo holds events that are all queued the same delay after the time
 // they are queued at (stall checks, request round trips): they arrive in

@@ -22,60 +22,85 @@ type flow struct {
 	live   bool
 }
 
-// A group is one device uploading and its active flows (the seed's flows
-// are in seedGroup). Every device downloads
-// one flow at a time, so groups share no resource: when a flow starts or
-// ends, only its own group's rates are recomputed (progressive filling),
-// and only that group's next completion goes into the event queue.
-type group struct {
-	flows []int32 // active flow ids
-	t     float64 // time the flows' left was last brought up to date
-}
+// A device's group is its active uploads (the seed's flows are in
+// seedGroup). Every device downloads one flow at a time, so groups share
+// no resource: when a flow starts or ends, only its own group's rates are
+// recomputed (progressive filling), and only that group's next completion
+// goes into the event queue. The group's time is the device's upT (the
+// device's cache line is read at the same event anyway); its flow ids are
+// a block of up: a count, then UploadSlots ids.
 
 const eps = 1e-6 // bytes: a flow with less left is complete
 
-// advance brings the group's flows to time now.
-func (s *state) advance(g *group, now float64) {
-	dt := now - g.t
+// uploads is device d's active upload flows.
+func (s *state) uploads(d int32) []int32 {
+	b := s.up[int(d)*s.upStride:]
+	return b[1 : 1+b[0]]
+}
+
+// addUpload puts flow id in device d's group.
+func (s *state) addUpload(d, id int32) {
+	b := s.up[int(d)*s.upStride:]
+	b[1+b[0]] = id
+	b[0]++
+}
+
+// removeUpload takes flow id out of device d's group.
+func (s *state) removeUpload(d, id int32) {
+	b := s.up[int(d)*s.upStride:]
+	ids := b[1 : 1+b[0]]
+	for i, x := range ids {
+		if x == id {
+			ids[i] = ids[len(ids)-1]
+			b[0]--
+			return
+		}
+	}
+}
+
+// advance brings device src's uploads to time now.
+func (s *state) advance(src int32, now float64) {
+	d := &s.dev[src]
+	dt := now - d.upT
 	if dt > 0 {
-		for _, id := range g.flows {
+		for _, id := range s.uploads(src) {
 			f := &s.flows[id]
 			f.left -= f.rate * dt
 		}
 	}
-	g.t = now
+	d.upT = now
 }
 
-// reschedule recomputes the rates of group gi and queues its next
-// completion in place of the group's previous one.
+// reschedule recomputes the rates of device gi's uploads and queues
+// their next completion in place of the group's previous one.
 func (s *state) reschedule(gi int32) {
-	g := &s.groups[gi]
-	s.fillDevice(g, float64(s.devUp))
+	ids := s.uploads(gi)
+	s.fillDevice(ids, float64(s.devUp))
 	next := math.Inf(1)
-	for _, id := range g.flows {
+	t := s.dev[gi].upT
+	for _, id := range ids {
 		f := &s.flows[id]
 		if f.rate > 0 {
-			next = min(next, g.t+max(f.left, 0)/f.rate)
+			next = min(next, t+max(f.left, 0)/f.rate)
 		}
 	}
 	if math.IsInf(next, 1) {
 		s.q.unset(gi)
 		return
 	}
-	s.q.set(event{t: next, kind: evGroup, a: gi})
+	s.q.set(gi, next)
 }
 
 // fillDevice is progressive filling on one resource, the uploader's link
 // of capacity c, with each flow also held to its own cap.
-func (s *state) fillDevice(g *group, c float64) {
-	n := len(g.flows)
+func (s *state) fillDevice(ids []int32, c float64) {
+	n := len(ids)
 	if n == 0 {
 		return
 	}
 	// Few flows (upload slots): sort by cap, then fill. An insertion sort
 	// (the order is total, so any sort gives the same): slices.SortFunc's
 	// generic call costs more than sorting four.
-	ids := g.flows
 	for i := 1; i < n; i++ {
 		for j := i; j > 0 && cmpFloat(s.flows[ids[j]].cap, s.flows[ids[j-1]].cap, ids[j], ids[j-1]) < 0; j-- {
 			ids[j], ids[j-1] = ids[j-1], ids[j]
@@ -126,15 +151,4 @@ func (s *state) freeFlow(id int32) {
 	s.flows[id].live = false
 	s.flows[id].active = false
 	s.freeFlows = append(s.freeFlows, id)
-}
-
-// removeFromGroup takes flow id out of its group's active list.
-func (g *group) remove(id int32) {
-	for i, x := range g.flows {
-		if x == id {
-			g.flows[i] = g.flows[len(g.flows)-1]
-			g.flows = g.flows[:len(g.flows)-1]
-			return
-		}
-	}
 }

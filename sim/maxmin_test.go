@@ -3,6 +3,7 @@ package sim
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -131,18 +132,17 @@ func TestDeviceRatesAreMaxMinFair(t *testing.T) {
 		t.Fatal(err)
 	}
 	for trial := range 200 {
-		g := &group{}
+		var ids []int32
 		n := 1 + rng.IntN(8)
 		caps := make([]float64, n)
 		uses := make([][]int, n)
 		for k := range n {
 			caps[k] = 1e5 * (1 + rng.Float64()*50)
 			uses[k] = []int{0}
-			g.flows = append(g.flows, s.newFlow(flow{cap: caps[k]}))
+			ids = append(ids, s.newFlow(flow{cap: caps[k]}))
 		}
 		up := 1e6 * (1 + rng.Float64()*5)
-		ids := append([]int32(nil), g.flows...)
-		s.fillDevice(g, up)
+		s.fillDevice(slices.Clone(ids), up)
 		want := progressiveFilling([]float64{up}, caps, uses)
 		for k, id := range ids {
 			if got := s.flows[id].rate; math.Abs(got-want[k]) > 1e-6*want[k] {

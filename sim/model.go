@@ -41,8 +41,6 @@ type state struct {
 	installAt []float64 // -1 until installed
 	eligible  []bool
 	bucket    []uint32
-	bySeed    []float64
-	byPeers   []float64
 
 	// Sites.
 	sites [][]int32 // members, honest and malicious
@@ -76,8 +74,11 @@ type state struct {
 
 	flows     []flow
 	freeFlows []int32
-	groups    []group
-	seed      *seedGroup
+	// up holds the devices' groups of active uploads, upStride entries
+	// each: the count, then the flow ids (uploads).
+	up       []int32
+	upStride int
+	seed     *seedGroup
 	// Events a fixed delay after now, each in time order: stall checks
 	// and flow starts after a LAN or WAN round trip.
 	stalls, lanStarts, seedStarts fifo
@@ -117,6 +118,9 @@ func newState(sc *Scenario, strategy string, seed uint64) (*state, error) {
 	s.n = sc.Fleet.Devices
 	s.m = int(math.Round(sc.Malicious.Share * float64(s.n)))
 	total := s.n + s.m
+	if total+1 > 1<<groupBits {
+		return nil, fmt.Errorf("%w: %d devices and malicious peers: more than the event queue can name (%d)", ErrInvalid, total, 1<<groupBits-1)
+	}
 	s.seedIdx = int32(total)
 	F, C := int64(sc.Release.Size), int64(sc.Release.Chunk)
 	s.nChunks = int((F + C - 1) / C)
@@ -179,17 +183,11 @@ func newState(sc *Scenario, strategy string, seed uint64) (*state, error) {
 	s.installAt = make([]float64, total)
 	s.eligible = make([]bool, total)
 	s.bucket = make([]uint32, total)
-	s.bySeed = make([]float64, total)
-	s.byPeers = make([]float64, total)
-	s.groups = make([]group, total+1)
 	// A device uploads at most UploadSlots flows at once (canServe): its
-	// group's ids live in one shared array, next to its neighbours', not
-	// in a small allocation of their own.
-	slots := sc.Devices.UploadSlots
-	ids := make([]int32, total*slots)
-	for i := range total {
-		s.groups[i].flows = ids[i*slots : i*slots : (i+1)*slots]
-	}
+	// group's count and ids live in one shared array, next to its
+	// neighbours', not in a small allocation of their own.
+	s.upStride = 1 + sc.Devices.UploadSlots
+	s.up = make([]int32, total*s.upStride)
 	s.q = newEventQueue(total + 1)
 	s.siteCount = make([]int32, nSites*s.nChunks)
 	s.siteHas = make([]uint64, nSites*s.words)
@@ -531,9 +529,8 @@ func (s *state) activate(id int32) {
 		s.seed.add(id, s.now)
 		return
 	}
-	g := &s.groups[f.src]
-	s.advance(g, s.now)
-	g.flows = append(g.flows, id)
+	s.advance(f.src, s.now)
+	s.addUpload(f.src, id)
 	s.reschedule(f.src)
 }
 
@@ -549,7 +546,7 @@ func (s *state) finish(id int32) {
 	case src == s.seedIdx:
 		s.seedActive--
 		s.bytesSeed += f.size
-		s.bySeed[d] += f.size
+		s.dev[d].bySeed += f.size
 		if s.grants != nil {
 			// As node/exchange's tracer: d's grants last while it is served.
 			s.grants.Served(d, s.wallClock())
@@ -561,7 +558,7 @@ func (s *state) finish(id int32) {
 	default:
 		s.dev[src].upUsed--
 		s.bytesPeers += f.size
-		s.byPeers[d] += f.size
+		s.dev[d].byPeers += f.size
 	}
 	if !s.malicious(src) {
 		if f.chunk >= 0 {
@@ -689,7 +686,7 @@ func (s *state) abort(id int32) {
 	case f.active && f.src == s.seedIdx:
 		s.seed.remove(id, s.now) // brings f.left up to date
 	case f.active:
-		s.advance(&s.groups[f.src], s.now)
+		s.advance(f.src, s.now)
 		s.detach(id)
 		s.reschedule(f.src)
 	}
@@ -701,7 +698,7 @@ func (s *state) abort(id int32) {
 			if !s.has(d, int32(c)) && got >= s.chunkLen[c] {
 				got -= s.chunkLen[c]
 				s.bytesSeed += s.chunkLen[c]
-				s.bySeed[d] += s.chunkLen[c]
+				s.dev[d].bySeed += s.chunkLen[c]
 				s.gain(d, int32(c))
 			}
 		}
@@ -722,11 +719,16 @@ func (s *state) abort(id int32) {
 }
 
 // detach takes an active flow out of its (device) source's group.
-func (s *state) detach(id int32) { s.groups[s.flows[id].src].remove(id) }
+func (s *state) detach(id int32) { s.removeUpload(s.flows[id].src, id) }
 
-// device holds what the hot paths read of a device.
+// device holds what the hot paths read of a device: 64 bytes, one cache
+// line (the array is page aligned), read when it uploads, downloads or
+// receives a chunk.
 type device struct {
 	lastEnd   float64 // when its last download ended
+	upT       float64 // when its uploads' left was last brought up to date
+	bySeed    float64 // bytes received from the seed
+	byPeers   float64 // bytes received from peers
 	site      int32
 	sitePos   int32 // index in its site's member list
 	missing   int32 // chunks still needed (honest)

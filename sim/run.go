@@ -1,7 +1,9 @@
 package sim
 
 import (
+	"container/heap"
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"time"
@@ -111,6 +113,9 @@ func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, p
 		}
 		s.now = e.t
 		s.events++
+		if s.q.seq > seqLimit {
+			return nil, fmt.Errorf("%w: over %d queued events: more than this simulator can order", ErrInvalid, uint64(seqLimit))
+		}
 
 		switch e.kind {
 		case evGroup:
@@ -121,10 +126,9 @@ func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, p
 				}
 				continue
 			}
-			g := &s.groups[e.a]
-			s.advance(g, s.now)
+			s.advance(e.a, s.now)
 			done = done[:0]
-			for _, id := range g.flows {
+			for _, id := range s.uploads(e.a) {
 				f := &s.flows[id]
 				if f.left <= eps || f.left <= f.rate*1e-9 {
 					done = append(done, id)
@@ -207,10 +211,14 @@ func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, p
 	if progress != nil {
 		progress(s.installed, wantInstalled)
 	}
+	bySeed, byPeers := make([]float64, s.n), make([]float64, s.n)
+	for i := range s.n {
+		bySeed[i], byPeers[i] = s.dev[i].bySeed, s.dev[i].byPeers
+	}
 	return &Result{
 		Strategy: strategy, Devices: s.n, Sites: len(s.sites), Chunks: s.nChunks,
 		Installed: s.installAt[:s.n], Eligible: s.eligible[:s.n],
-		BySeed: s.bySeed[:s.n], ByPeers: s.byPeers[:s.n],
+		BySeed: bySeed, ByPeers: byPeers,
 		BytesSeed: s.bytesSeed, BytesPeers: s.bytesPeers, BytesWasted: s.bytesWasted,
 		Series: s.series, Events: s.events, Wall: time.Since(t0), End: s.now, Bound: bound,
 	}, nil
@@ -260,12 +268,12 @@ func (s *state) toggle(d int32) {
 		}
 		// Its uploads end too: their receivers look elsewhere.
 		var victims []int32
-		for _, id := range s.groups[d].flows {
+		for _, id := range s.uploads(d) {
 			victims = append(victims, s.flows[id].dst)
 		}
 		// Uploads still in their round trip hold a slot but no group
 		// place: look for them only when there are some.
-		if int(s.dev[d].upUsed) > len(s.groups[d].flows) {
+		if int(s.dev[d].upUsed) > len(s.uploads(d)) {
 			for id := range s.flows {
 				f := &s.flows[id]
 				if f.live && !f.active && f.src == d {
@@ -408,16 +416,22 @@ func gossipHops(rng *rand.Rand, n, degree int) []int32 {
 	return hops[:n]
 }
 
-// next takes the earliest event from the heap and the FIFOs.
+// next takes the earliest event from the groups' heap, the other
+// events' heap and the FIFOs.
 func (s *state) next() (event, bool) {
 	var first *fifo
 	var e *event
-	if s.q.len() > 0 {
-		e = &s.q.h[0]
+	if len(s.q.other) > 0 {
+		e = &s.q.other[0]
 	}
 	for _, f := range [...]*fifo{&s.stalls, &s.lanStarts, &s.seedStarts} {
 		if h := f.peek(); h != nil && (e == nil || h.before(e)) {
 			first, e = f, h
+		}
+	}
+	if s.q.groups() > 0 {
+		if g := &s.q.h[heapRoot]; e == nil || earlier(g.t, g.seq(), e.t, e.seq) {
+			return s.q.popGroup(), true
 		}
 	}
 	switch {
@@ -426,5 +440,5 @@ func (s *state) next() (event, bool) {
 	case first != nil:
 		return first.pop(), true
 	}
-	return s.q.pop(), true
+	return heap.Pop(&s.q.other).(event), true
 }

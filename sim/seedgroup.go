@@ -265,7 +265,7 @@ func (g *seedGroup) schedule() {
 		g.s.q.unset(g.s.seedIdx)
 		return
 	}
-	g.s.q.set(event{t: t, kind: evGroup, a: g.s.seedIdx})
+	g.s.q.set(g.s.seedIdx, t)
 }
 
 // due takes out and returns the flows complete at now.

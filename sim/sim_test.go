@@ -400,3 +400,11 @@ func TestFlowFitsCacheLine(t *testing.T) {
 		t.Fatalf("flow is %d bytes, want 64", n)
 	}
 }
+
+// TestDeviceFitsCacheLine guards the device layout: an event reads one
+// cache line of each device it involves.
+func TestDeviceFitsCacheLine(t *testing.T) {
+	if n := unsafe.Sizeof(device{}); n != 64 {
+		t.Fatalf("device is %d bytes, want 64", n)
+	}
+}

@@ -48,9 +48,14 @@ type SiteGrants[S, B, P comparable] struct {
 	// sites hold their grants: one small map per site rather than one
 	// map of every site's blocks (the simulator's national fleet holds
 	// millions, and a lookup in a small map stays in the cache).
-	sites   map[S]*siteShares[B, P]
-	inserts int // since the last sweep
-	kept    int // grants left by the last sweep
+	sites map[S]*siteShares[B, P]
+	// lastSite and lastShares are the site of the last request: a
+	// device's wants come in runs (the simulator judges 64 at a time),
+	// so most requests skip the lookup in sites.
+	lastSite   S
+	lastShares *siteShares[B, P]
+	inserts    int // since the last sweep
+	kept       int // grants left by the last sweep
 	// epoch is the first time passed; times are held as durations since
 	// it (tick), so comparing two of them is comparing integers:
 	// t.Sub(u) == t.Sub(epoch) - u.Sub(epoch) when all carry a monotonic
@@ -180,12 +185,24 @@ func (g *SiteGrants[S, B, P]) put(sh *siteShares[B, P], b B, added bool, v grant
 
 // asked records that p of site asked at now and returns its share entry.
 func (g *SiteGrants[S, B, P]) asked(site S, p P, now tick) (*member[P], *siteShares[B, P]) {
-	sh := g.sites[site]
-	if sh == nil {
-		sh = &siteShares[B, P]{granted: map[B]grant[P]{}, peers: map[P]int32{}, head: -1, tail: -1, free: -1}
-		g.sites[site] = sh
+	sh := g.lastShares
+	if sh == nil || g.lastSite != site {
+		sh = g.sites[site]
+		if sh == nil {
+			sh = &siteShares[B, P]{granted: map[B]grant[P]{}, peers: map[P]int32{}, head: -1, tail: -1, free: -1}
+			g.sites[site] = sh
+		}
+		g.lastSite, g.lastShares = site, sh
 	}
 	sh.expire(now)
+	// The most recent asker is the tail: a run of one peer's wants skips
+	// the lookup in peers.
+	i := sh.tail
+	if i >= 0 && sh.members[i].peer == p {
+		m := &sh.members[i]
+		m.asked = now
+		return m, sh
+	}
 	i, ok := sh.peers[p]
 	if !ok {
 		// A peer that (re)joins starts at the mean: it takes its share of
@@ -278,6 +295,11 @@ func (g *SiteGrants[S, B, P]) sweep(now tick) {
 	for s, sh := range g.sites {
 		if sh.expire(now); len(sh.peers) == 0 && len(sh.granted) == 0 {
 			delete(g.sites, s)
+			if sh == g.lastShares {
+				// Not reached today (a sweep follows a put into the
+				// last site), but a stale cache would hide a site.
+				g.lastShares = nil
+			}
 		}
 	}
 	g.inserts, g.kept = 0, g.held
