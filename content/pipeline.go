@@ -111,7 +111,6 @@ func (j *chunkJob) complete() {
 type blockState struct {
 	c        cid.Cid
 	local    bool
-	fresh    bool // missing, not yet asked for (feeder only)
 	received bool // from the source (feeder's receiver only)
 	mu       sync.Mutex
 	resolved bool
@@ -236,7 +235,7 @@ func (a *assembly) feed(first uint64) {
 			job.finish(err) // the writer reports it in order
 			return
 		}
-		s, ok := a.state(c.CID)
+		s, added, ok := a.state(c.CID)
 		if !ok {
 			job.finish(s.err)
 			return
@@ -248,8 +247,7 @@ func (a *assembly) feed(first uint64) {
 			if !a.load(s) {
 				return
 			}
-		} else if s.fresh {
-			s.fresh = false
+		} else if added {
 			missing = append(missing, s)
 			if len(missing) >= a.window {
 				ask()
@@ -259,26 +257,27 @@ func (a *assembly) feed(first uint64) {
 }
 
 // state returns the block state of c: one already in flight, or a new
-// one, from the store (local) or to ask for (fresh). It fails (false,
-// with the error in the returned state) when the store does not answer.
-func (a *assembly) state(c cid.Cid) (*blockState, bool) {
+// one, from the store (local) or to ask for (added to inflight: the
+// caller asks the source for it). It fails (ok false, with the error in
+// the returned state) when the store does not answer.
+func (a *assembly) state(c cid.Cid) (s *blockState, added, ok bool) {
 	a.mu.Lock()
-	s := a.inflight[c]
+	s = a.inflight[c]
 	a.mu.Unlock()
 	if s != nil {
-		return s, true
+		return s, false, true
 	}
 	has, err := a.f.store.Has(a.ctx, c)
 	if err != nil {
-		return &blockState{c: c, err: fmt.Errorf("local store: %w", err)}, false
+		return &blockState{c: c, err: fmt.Errorf("local store: %w", err)}, false, false
 	}
-	s = &blockState{c: c, local: has, fresh: !has}
+	s = &blockState{c: c, local: has}
 	if !has {
 		a.mu.Lock()
 		a.inflight[c] = s
 		a.mu.Unlock()
 	}
-	return s, true
+	return s, !has, true
 }
 
 // load hands a block of the local store to the workers.
