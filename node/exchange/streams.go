@@ -27,17 +27,22 @@ import (
 //
 // Concurrent sends to one peer take different streams, so the receiver
 // still decodes and hashes them on as many goroutines as before. A stream
-// left idle for idleAfter is closed, so a seed does not hold a stream per
-// device it served once.
+// left idle for idleAfter is closed, and at most maxIdleTotal are kept
+// (the oldest goes first): a seed serving a thousand devices must not
+// hold thousands of streams against the resource manager's limits (2048
+// outbound streams at 128 MiB); there reuse fades back to a stream per
+// message.
 type streamReuse struct {
 	bsnetwork.BitSwapNetwork
 	h         host.Host
 	protos    []protocol.ID
 	idleAfter time.Duration
 	maxIdle   int // idle streams kept per peer
+	maxTotal  int // idle streams kept in all
 
 	mu     sync.Mutex
 	idle   map[peer.ID][]idleStream
+	nidle  int
 	stop   chan struct{}
 	closed bool
 }
@@ -54,6 +59,9 @@ const (
 	// maxIdlePerPeer matches bitswap's server task workers (8 by
 	// default), the most messages it sends to one peer at once.
 	maxIdlePerPeer = 8
+	// maxIdleTotal: enough for the 8 task workers to keep their streams
+	// to a few peers each.
+	maxIdleTotal = 64
 )
 
 func newStreamReuse(h host.Host, idleAfter time.Duration) *streamReuse {
@@ -63,6 +71,7 @@ func newStreamReuse(h host.Host, idleAfter time.Duration) *streamReuse {
 		protos:         []protocol.ID{bsnet.ProtocolBitswap, bsnet.ProtocolBitswapOneOne, bsnet.ProtocolBitswapOneZero, bsnet.ProtocolBitswapNoVers},
 		idleAfter:      idleAfter,
 		maxIdle:        maxIdlePerPeer,
+		maxTotal:       maxIdleTotal,
 		idle:           map[peer.ID][]idleStream{},
 		stop:           make(chan struct{}),
 	}
@@ -129,6 +138,7 @@ func (r *streamReuse) take(p peer.ID) network.Stream {
 	for l := r.idle[p]; len(l) > 0; l = r.idle[p] {
 		s := l[len(l)-1].s
 		r.idle[p] = l[:len(l)-1]
+		r.nidle--
 		if len(r.idle[p]) == 0 {
 			delete(r.idle, p)
 		}
@@ -140,7 +150,8 @@ func (r *streamReuse) take(p peer.ID) network.Stream {
 	return nil
 }
 
-// put makes s an idle stream to p, or closes it if p has enough.
+// put makes s an idle stream to p, or closes it if p has enough. When
+// maxTotal are idle, the oldest of them is closed to make room.
 func (r *streamReuse) put(p peer.ID, s network.Stream) {
 	r.mu.Lock()
 	if r.closed || len(r.idle[p]) >= r.maxIdle {
@@ -148,8 +159,35 @@ func (r *streamReuse) put(p peer.ID, s network.Stream) {
 		closeAsync(s)
 		return
 	}
+	if r.nidle >= r.maxTotal {
+		r.evictOldest()
+	}
 	r.idle[p] = append(r.idle[p], idleStream{s, time.Now()})
+	r.nidle++
 	r.mu.Unlock()
+}
+
+// evictOldest closes the stream idle the longest (r.mu held). Each peer's
+// list is oldest first.
+func (r *streamReuse) evictOldest() {
+	var oldest peer.ID
+	var since time.Time
+	for p, l := range r.idle {
+		if since.IsZero() || l[0].since.Before(since) {
+			oldest, since = p, l[0].since
+		}
+	}
+	if since.IsZero() {
+		return
+	}
+	l := r.idle[oldest]
+	closeAsync(l[0].s)
+	r.nidle--
+	if len(l) == 1 {
+		delete(r.idle, oldest)
+	} else {
+		r.idle[oldest] = append(l[:0], l[1:]...)
+	}
 }
 
 // reap closes the streams idle for idleAfter, until Stop.
@@ -169,6 +207,7 @@ func (r *streamReuse) reap() {
 					closeAsync(l[n].s)
 					n++
 				}
+				r.nidle -= n
 				if n == len(l) {
 					delete(r.idle, p)
 				} else if n > 0 {
@@ -184,11 +223,7 @@ func (r *streamReuse) reap() {
 func (r *streamReuse) idleStreams() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	n := 0
-	for _, l := range r.idle {
-		n += len(l)
-	}
-	return n
+	return r.nidle
 }
 
 // Stop stops bitswap's network and closes the idle streams.
@@ -213,6 +248,7 @@ func (r *streamReuse) closeIdle() {
 		}
 	}
 	r.idle = nil
+	r.nidle = 0
 }
 
 // closeAsync closes s without waiting: with libp2p's lazy protocol

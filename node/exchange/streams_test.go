@@ -149,3 +149,60 @@ func TestReusedStreamDiedResends(t *testing.T) {
 	}
 	waitGot(3)
 }
+
+// TestIdleStreamsBounded: the idle streams kept in all are capped, the
+// oldest closed first, whatever the number of peers served.
+func TestIdleStreamsBounded(t *testing.T) {
+	newHost := func() *host.Host {
+		h, err := host.New(t.Context(), host.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		return h
+	}
+	a := newHost()
+	var peers []*host.Host
+	for range 3 {
+		b := newHost()
+		b.SetStreamHandler(bsnet.ProtocolBitswap, func(s network.Stream) {
+			r := msgio.NewVarintReaderSize(s, network.MessageSizeMax)
+			for {
+				if _, _, err := bsmsg.FromMsgReader(r); err != nil {
+					s.Close()
+					return
+				}
+			}
+		})
+		if err := a.Connect(t.Context(), peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+		peers = append(peers, b)
+	}
+	r := newStreamReuse(a, time.Minute)
+	r.maxTotal = 2
+	t.Cleanup(r.closeIdle)
+	msg := bsmsg.New(false)
+	msg.AddBlock(makeBlocks(t, 1, 3<<10)[0])
+	for _, b := range peers {
+		if err := r.SendMessage(t.Context(), b.ID(), msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := r.idleStreams(); n != 2 {
+		t.Fatalf("%d idle streams kept, want 2", n)
+	}
+	r.mu.Lock()
+	_, first := r.idle[peers[0].ID()]
+	r.mu.Unlock()
+	if first {
+		t.Fatal("the oldest idle stream was kept")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for bitswapStreams(a, network.DirOutbound) > 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bitswap streams still open", bitswapStreams(a, network.DirOutbound))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
