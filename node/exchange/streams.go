@@ -2,7 +2,9 @@ package exchange
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"time"
 
@@ -81,16 +83,21 @@ func newStreamReuse(h host.Host, idleAfter time.Duration) *streamReuse {
 
 // SendMessage writes msg on an idle stream to p, or on a new one. A reused
 // stream may have died since its last message (the peer closed it, the
-// connection went): then the message goes once more on a new stream. A
-// failed write resets its stream, so the receiver drops what it got of
-// the message.
+// connection went): then the message goes once more on a new stream. But
+// not after a write deadline: a peer that reads too slowly would hold one
+// of bitswap's task workers twice as long. A failed write resets its
+// stream, so the receiver drops what it got of the message.
 func (r *streamReuse) SendMessage(ctx context.Context, p peer.ID, msg bsmsg.BitSwapMessage) error {
 	if s := r.take(p); s != nil {
-		if err := r.write(s, msg); err == nil {
+		err := r.write(s, msg)
+		if err == nil {
 			r.put(p, s)
 			return nil
 		}
 		s.Reset()
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			return err
+		}
 	}
 	s, err := r.h.NewStream(ctx, p, r.protos...)
 	if err != nil {

@@ -2,6 +2,8 @@ package exchange
 
 import (
 	"context"
+	"errors"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -204,5 +206,53 @@ func TestIdleStreamsBounded(t *testing.T) {
 			t.Fatalf("%d bitswap streams still open", bitswapStreams(a, network.DirOutbound))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stuckStream is a stream whose writes run into their deadline.
+type stuckStream struct {
+	network.Stream
+	conn network.Conn
+}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "i/o deadline reached" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+
+func (s *stuckStream) Write([]byte) (int, error)        { return 0, timeoutError{} }
+func (s *stuckStream) SetWriteDeadline(time.Time) error { return nil }
+func (s *stuckStream) Protocol() protocol.ID            { return bsnet.ProtocolBitswap }
+func (s *stuckStream) Conn() network.Conn               { return s.conn }
+func (s *stuckStream) Reset() error                     { return nil }
+
+// TestSlowPeerNotAskedTwice: a message whose reused stream ran into its
+// write deadline fails; it is not written again on a new stream.
+func TestSlowPeerNotAskedTwice(t *testing.T) {
+	newHost := func() *host.Host {
+		h, err := host.New(t.Context(), host.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		return h
+	}
+	a, b := newHost(), newHost()
+	if err := a.Connect(t.Context(), peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	ch := &countingHost{Host: a}
+	r := newStreamReuse(ch, time.Minute)
+	t.Cleanup(r.closeIdle)
+	r.put(b.ID(), &stuckStream{conn: a.Network().ConnsToPeer(b.ID())[0]})
+	msg := bsmsg.New(false)
+	msg.AddBlock(makeBlocks(t, 1, 3<<10)[0])
+	err := r.SendMessage(t.Context(), b.ID(), msg)
+	if ne, ok := errors.AsType[net.Error](err); !ok || !ne.Timeout() {
+		t.Fatalf("send on a stuck stream: %v, want its timeout", err)
+	}
+	if n := ch.opened.Load(); n != 0 {
+		t.Fatalf("the message went again on %d new streams", n)
 	}
 }
