@@ -10,7 +10,6 @@ import (
 
 	"github.com/ipfs/boxo/bitswap"
 	bsmsg "github.com/ipfs/boxo/bitswap/message"
-	"github.com/ipfs/boxo/bitswap/network/bsnet"
 	"github.com/ipfs/boxo/blockservice"
 	"github.com/ipfs/boxo/blockstore"
 	blocks "github.com/ipfs/go-block-format"
@@ -52,6 +51,10 @@ type Config struct {
 	// CID and sender: the record of what a node fetched, for instance
 	// after a restart) and sent ("block sent"). nil discards.
 	Logger *slog.Logger
+
+	// idleAfter is how long an idle stream the server sent on stays open
+	// for the next message (default defaultIdleAfter; tests shorten it).
+	idleAfter time.Duration
 }
 
 // Traffic is what the exchange received, by source, and what it served.
@@ -70,6 +73,7 @@ type Exchange struct {
 	haves *haveBoard
 	log   *slog.Logger
 	site  *siteFilter // nil unless the node sends each block once per site
+	net   *streamReuse
 
 	mu    sync.RWMutex
 	seeds map[peer.ID]bool
@@ -108,7 +112,11 @@ func New(ctx context.Context, cfg Config) *Exchange {
 		e.site = newSiteFilter(cfg.OncePerSite, cfg.SiteOf)
 		opts = append(opts, bitswap.WithPeerBlockRequestFilter(e.site.allow))
 	}
-	e.bs = bitswap.New(ctx, bsnet.NewFromIpfsHost(newLimitedHost(cfg.Host, cfg.Cap, &e.lastRead)), nil, cfg.Blockstore, opts...)
+	if cfg.idleAfter == 0 {
+		cfg.idleAfter = defaultIdleAfter
+	}
+	e.net = newStreamReuse(newLimitedHost(cfg.Host, cfg.Cap, &e.lastRead), cfg.idleAfter)
+	e.bs = bitswap.New(ctx, e.net, nil, cfg.Blockstore, opts...)
 	e.svc = blockservice.New(cfg.Blockstore, e.bs)
 	return e
 }
