@@ -123,6 +123,10 @@ func Publish(ctx context.Context, bs BlockStore, opt PublishOptions) (*Release, 
 			}
 		}
 	}
+	prepare := func(b blocks.Block) blocks.Block { return b }
+	if p, ok := bs.(preparingStore); ok {
+		prepare = p.PrepareBlock
+	}
 	w := newBlockWriter(ctx, bs, publishBatch, cancel, stored)
 	var wg sync.WaitGroup
 	for range workers {
@@ -131,7 +135,7 @@ func Publish(ctx context.Context, bs BlockStore, opt PublishOptions) (*Release, 
 				if ctx.Err() == nil {
 					c, b := sealChunkTo(newBuf(len(j.data)), opt.Secret, opt.Channel, j.data)
 					*j.slot = c
-					w.add(b)
+					w.add(prepare(b))
 				}
 				j.buf.release()
 			}
@@ -257,6 +261,14 @@ func chunkFile(ctx context.Context, sp *splitter, abs string, jobs chan<- sealJo
 // them and keeps no reference to them (content/store's pack store).
 type copyingStore interface {
 	CopiesBlocks() bool
+}
+
+// preparingStore is a BlockStore with per-block work best done where the
+// block's bytes were just written, while they are in the CPU's cache: the
+// pack store's record checksum. Publish's workers call it right after
+// sealing a block; the block's bytes do not change until it is stored.
+type preparingStore interface {
+	PrepareBlock(blocks.Block) blocks.Block
 }
 
 // chunkBufs holds plaintext chunk buffers of MaxChunkSize bytes (assembly;
