@@ -77,11 +77,11 @@ func (s *splitter) newReadAhead() *readAhead {
 }
 
 // reset makes s read r from the start. Chunks of the previous stream may
-// still be in use, so it starts a buffer of its own.
+// still point into the buffer, so the new stream goes on after them in
+// the same buffer (a tree of small files shares a few buffers instead of
+// taking one each); anything the previous stream left unread is dropped.
 func (s *splitter) reset(r io.Reader) {
-	s.cur.release()
-	s.cur = s.newReadAhead()
-	s.r, s.off, s.end, s.eof, s.err = r, 0, 0, false, nil
+	s.r, s.off, s.eof, s.err = r, s.end, false, nil
 }
 
 // fill reads until MaxChunkSize bytes are available or the stream ends.

@@ -132,6 +132,40 @@ func TestSplitterSharedChunks(t *testing.T) {
 	}
 }
 
+// TestSplitterSmallStreams: many small streams in a row (a tree of small
+// files) share the read-ahead buffers, even while every chunk is still
+// held, and each chunk keeps its bytes.
+func TestSplitterSmallStreams(t *testing.T) {
+	r := rand.New(rand.NewPCG(43, 44))
+	sp := newSplitter(nil)
+	bufs := map[*readAhead]bool{}
+	type held struct{ data, want []byte }
+	var all []held
+	total := 0
+	for i := range 3000 {
+		s := randBytes(r, 1+i%3000)
+		total += len(s)
+		sp.reset(bytes.NewReader(s))
+		c, buf, err := sp.nextShared()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := sp.nextShared(); err != io.EOF {
+			t.Fatalf("stream %d: %v after its one chunk", i, err)
+		}
+		bufs[buf] = true
+		all = append(all, held{c, s})
+	}
+	for i, h := range all {
+		if !bytes.Equal(h.data, h.want) {
+			t.Fatalf("chunk %d was overwritten while held", i)
+		}
+	}
+	if max := total/(splitterBuffer-MaxChunkSize) + 1; len(bufs) > max {
+		t.Fatalf("%d read-ahead buffers for %d bytes in %d streams (at most %d)", len(bufs), total, len(all), max)
+	}
+}
+
 func boxoCuts(t *testing.T, data []byte) []int {
 	sp := chunker.NewBuzhash(bytes.NewReader(data))
 	var cuts []int
