@@ -35,7 +35,7 @@ var errBadRecord = errors.New("pack: bad record")
 
 // appendRecordHead appends a record's header and key; the value follows.
 func appendRecordHead(dst []byte, kind byte, key string, value []byte) []byte {
-	return appendRecordHeadCRC(dst, kind, key, value, crc32.Checksum(value, castagnoli))
+	return appendRecordHeadCRC(dst, kind, key, value, valueCRC(value))
 }
 
 // appendRecordHeadCRC is appendRecordHead with the value's CRC-32C already
