@@ -69,7 +69,8 @@ func (d Delta) ReusedFraction() float64 {
 
 // Publish chunks, encrypts and stores the release at opt.Source into bs,
 // then stores its encrypted index and cleartext block list. Memory stays
-// bounded by the 4 MiB read-ahead, about 3 × Workers plaintext chunks,
+// bounded by the 4 MiB read-ahead buffers that about 3 × Workers plaintext
+// chunks in flight are slices of (two or three buffers),
 // up to 80 blocks queued for or being stored (≈ 20 MiB; into a pack store,
 // whose block buffers are reused at their full 512 KiB, ≈ 40 MiB), plus the index
 // it builds (≈ 150 B per chunk).
@@ -122,6 +123,10 @@ func Publish(ctx context.Context, bs BlockStore, opt PublishOptions) (*Release, 
 			}
 		}
 	}
+	prepare := func(b blocks.Block) blocks.Block { return b }
+	if p, ok := bs.(preparingStore); ok {
+		prepare = p.PrepareBlock
+	}
 	w := newBlockWriter(ctx, bs, publishBatch, cancel, stored)
 	var wg sync.WaitGroup
 	for range workers {
@@ -130,9 +135,9 @@ func Publish(ctx context.Context, bs BlockStore, opt PublishOptions) (*Release, 
 				if ctx.Err() == nil {
 					c, b := sealChunkTo(newBuf(len(j.data)), opt.Secret, opt.Channel, j.data)
 					*j.slot = c
-					w.add(b)
+					w.add(prepare(b))
 				}
-				putChunkBuf(j.buf)
+				j.buf.release()
 			}
 		})
 	}
@@ -216,7 +221,7 @@ func Publish(ctx context.Context, bs BlockStore, opt PublishOptions) (*Release, 
 
 type sealJob struct {
 	slot *Chunk
-	buf  *[]byte // pooled; data is inside it
+	buf  *readAhead // data is inside it; released once sealed
 	data []byte
 }
 
@@ -231,14 +236,11 @@ func chunkFile(ctx context.Context, sp *splitter, abs string, jobs chan<- sealJo
 	sp.reset(f)
 	var n, size uint64
 	for {
-		buf := getChunkBuf()
-		data, err := sp.next(*buf)
+		data, buf, err := sp.nextShared()
 		if err == io.EOF {
-			putChunkBuf(buf)
 			return n, size, nil
 		}
 		if err != nil {
-			putChunkBuf(buf)
 			return 0, 0, fmt.Errorf("read %s: %w", abs, err)
 		}
 		slot := new(Chunk)
@@ -249,7 +251,7 @@ func chunkFile(ctx context.Context, sp *splitter, abs string, jobs chan<- sealJo
 		select {
 		case jobs <- sealJob{slot: slot, buf: buf, data: data}:
 		case <-ctx.Done():
-			putChunkBuf(buf)
+			buf.release()
 			return 0, 0, ctx.Err()
 		}
 	}
@@ -261,7 +263,16 @@ type copyingStore interface {
 	CopiesBlocks() bool
 }
 
-// chunkBufs holds plaintext chunk buffers of MaxChunkSize bytes.
+// preparingStore is a BlockStore with per-block work best done where the
+// block's bytes were just written, while they are in the CPU's cache: the
+// pack store's record checksum. Publish's workers call it right after
+// sealing a block; the block's bytes do not change until it is stored.
+type preparingStore interface {
+	PrepareBlock(blocks.Block) blocks.Block
+}
+
+// chunkBufs holds plaintext chunk buffers of MaxChunkSize bytes (assembly;
+// publish's chunks are slices of the splitter's read-ahead).
 var chunkBufs = sync.Pool{New: func() any { b := make([]byte, MaxChunkSize); return &b }}
 
 func getChunkBuf() *[]byte  { return chunkBufs.Get().(*[]byte) }

@@ -66,6 +66,106 @@ func TestSplitterMatchesBoxo(t *testing.T) {
 	}
 }
 
+// TestSplitterSharedChunks holds every chunk nextShared hands out, across
+// two streams (reset in between, as publish does between files), and
+// checks them all at the end: a read-ahead buffer must not be refilled
+// while a chunk still points into it. Then it releases them and checks
+// that the buffers are reused rather than allocated anew.
+func TestSplitterSharedChunks(t *testing.T) {
+	r := rand.New(rand.NewPCG(41, 42))
+	streams := [][]byte{randBytes(r, 3*splitterBuffer+12345), randBytes(r, splitterBuffer/2)}
+	sp := newSplitter(nil)
+	type held struct {
+		data, want []byte
+		buf        *readAhead
+	}
+	var all []held
+	bufs := map[*readAhead]bool{}
+	for _, s := range streams {
+		sp.reset(iotest.HalfReader(bytes.NewReader(s)))
+		off := 0
+		for {
+			c, buf, err := sp.nextShared()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cap(c) != len(c) {
+				t.Fatalf("chunk at %d: capacity %d beyond its %d bytes (an append would write into the read-ahead)", off, cap(c), len(c))
+			}
+			all = append(all, held{c, s[off : off+len(c)], buf})
+			bufs[buf] = true
+			off += len(c)
+		}
+		if off != len(s) {
+			t.Fatalf("chunks cover %d of %d bytes", off, len(s))
+		}
+	}
+	for i, h := range all {
+		if !bytes.Equal(h.data, h.want) {
+			t.Fatalf("chunk %d was overwritten while held", i)
+		}
+	}
+	if len(bufs) < 3 {
+		t.Fatalf("%d read-ahead buffers for %d held chunks", len(bufs), len(all))
+	}
+	for _, h := range all {
+		h.buf.release()
+	}
+	// Released buffers come back: streaming again allocates none.
+	before := len(sp.free)
+	if before == 0 {
+		t.Fatal("no released buffer was kept for reuse")
+	}
+	sp.reset(bytes.NewReader(streams[0]))
+	for {
+		_, buf, err := sp.nextShared()
+		if err != nil {
+			break
+		}
+		if !bufs[buf] {
+			t.Fatal("a new buffer was allocated while released ones were free")
+		}
+		buf.release()
+	}
+}
+
+// TestSplitterSmallStreams: many small streams in a row (a tree of small
+// files) share the read-ahead buffers, even while every chunk is still
+// held, and each chunk keeps its bytes.
+func TestSplitterSmallStreams(t *testing.T) {
+	r := rand.New(rand.NewPCG(43, 44))
+	sp := newSplitter(nil)
+	bufs := map[*readAhead]bool{}
+	type held struct{ data, want []byte }
+	var all []held
+	total := 0
+	for i := range 3000 {
+		s := randBytes(r, 1+i%3000)
+		total += len(s)
+		sp.reset(bytes.NewReader(s))
+		c, buf, err := sp.nextShared()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := sp.nextShared(); err != io.EOF {
+			t.Fatalf("stream %d: %v after its one chunk", i, err)
+		}
+		bufs[buf] = true
+		all = append(all, held{c, s})
+	}
+	for i, h := range all {
+		if !bytes.Equal(h.data, h.want) {
+			t.Fatalf("chunk %d was overwritten while held", i)
+		}
+	}
+	if max := total/(splitterBuffer-MaxChunkSize) + 1; len(bufs) > max {
+		t.Fatalf("%d read-ahead buffers for %d bytes in %d streams (at most %d)", len(bufs), total, len(all), max)
+	}
+}
+
 func boxoCuts(t *testing.T, data []byte) []int {
 	sp := chunker.NewBuzhash(bytes.NewReader(data))
 	var cuts []int

@@ -209,6 +209,8 @@ type op struct {
 	del    bool
 	carry  bool
 	target loc
+	crc    uint32 // the value's CRC-32C when hasCRC (checkedBlock)
+	hasCRC bool
 }
 
 // appendOps appends ops as records to the newest pack (starting a new one
@@ -266,7 +268,11 @@ func (d *packDir) appendOps(ops []op, sync bool) error {
 			o.target = t
 		}
 		start := len(d.buf)
-		d.buf = appendRecordHead(d.buf, kind, o.key, v)
+		if o.hasCRC && !o.del {
+			d.buf = appendRecordHeadCRC(d.buf, kind, o.key, v, o.crc)
+		} else {
+			d.buf = appendRecordHead(d.buf, kind, o.key, v)
+		}
 		o.value = v
 		r := pending{op: o, l: loc{pack: p.id, off: off, hlen: uint32(len(d.buf) - start), vlen: uint32(len(v))}, start: start, end: len(d.buf)}
 		off += r.l.size()
@@ -598,6 +604,16 @@ func (b *packBatch) Put(ctx context.Context, k ds.Key, v []byte) error {
 		return err
 	}
 	b.ops = append(b.ops, op{key: k.String(), value: v})
+	return nil
+}
+
+// putChecked is Put with the value's CRC-32C computed by the caller
+// (copyingBlockstore.PutMany with a checkedBlock).
+func (b *packBatch) putChecked(k ds.Key, v []byte, crc uint32) error {
+	if err := checkPut(k, v); err != nil {
+		return err
+	}
+	b.ops = append(b.ops, op{key: k.String(), value: v, crc: crc, hasCRC: true})
 	return nil
 }
 

@@ -35,16 +35,25 @@ var errBadRecord = errors.New("pack: bad record")
 
 // appendRecordHead appends a record's header and key; the value follows.
 func appendRecordHead(dst []byte, kind byte, key string, value []byte) []byte {
+	return appendRecordHeadCRC(dst, kind, key, value, valueCRC(value))
+}
+
+// appendRecordHeadCRC is appendRecordHead with the value's CRC-32C already
+// computed (valueCRC).
+func appendRecordHeadCRC(dst []byte, kind byte, key string, value []byte, vcrc uint32) []byte {
 	start := len(dst)
 	dst = append(dst, recMagic...)
 	dst = append(dst, kind, 0)
 	dst = binary.LittleEndian.AppendUint16(dst, uint16(len(key)))
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(value)))
-	dst = binary.LittleEndian.AppendUint32(dst, crc32.Checksum(value, castagnoli))
+	dst = binary.LittleEndian.AppendUint32(dst, vcrc)
 	h := crc32.Update(crc32.Checksum(dst[start:], castagnoli), castagnoli, []byte(key))
 	dst = binary.LittleEndian.AppendUint32(dst, h)
 	return append(dst, key...)
 }
+
+// valueCRC is the CRC-32C a record of value carries.
+func valueCRC(value []byte) uint32 { return crc32.Checksum(value, castagnoli) }
 
 func tombstoneValue(l loc) []byte {
 	v := binary.LittleEndian.AppendUint32(nil, l.pack)

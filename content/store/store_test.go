@@ -321,6 +321,101 @@ func TestPublishIntoPacks(t *testing.T) {
 	}
 }
 
+// TestPreparedBlocks: blocks whose record checksum Publish's workers
+// computed (PrepareBlock) are stored exactly as blocks the store
+// checksums itself (the two stores' packs are byte for byte the same),
+// read back after a reopen that checks every value of the newest pack,
+// and a block already present is skipped as boxo's PutMany does. A
+// prepared checksum is trusted: a wrong one makes the record invalid, and
+// the reopen cuts it like a torn tail.
+func TestPreparedBlocks(t *testing.T) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(7, 8))
+	var bs []blocks.Block
+	for i := range 40 {
+		data := randBytes(r, 1000+i*7919)
+		b, err := blocks.NewBlockWithCid(data, content.RawCID(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs = append(bs, b)
+	}
+	open := func(dir string) *Store {
+		s, err := Open(dir, Options{Backend: Pack}) // one pack: the reopen checks every value
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	plainDir, prepDir := t.TempDir(), t.TempDir()
+	plain, prep := open(plainDir), open(prepDir)
+	pb := prep.Blockstore().(interface {
+		PrepareBlock(blocks.Block) blocks.Block
+	})
+	var prepared []blocks.Block
+	for i, b := range bs {
+		if i%3 != 0 { // a mix: some computed by the store
+			b = pb.PrepareBlock(b)
+		}
+		prepared = append(prepared, b)
+	}
+	for i := 0; i < len(bs); i += 16 {
+		if err := plain.Blockstore().PutMany(ctx, bs[i:min(i+16, len(bs))]); err != nil {
+			t.Fatal(err)
+		}
+		if err := prep.Blockstore().PutMany(ctx, prepared[i:min(i+16, len(bs))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	size := packBytes(t, prep)
+	if err := prep.Blockstore().PutMany(ctx, []blocks.Block{prepared[1], prepared[2]}); err != nil {
+		t.Fatal(err)
+	}
+	if n := packBytes(t, prep); n != size {
+		t.Fatalf("blocks already present were appended again: %d bytes, then %d", size, n)
+	}
+	plain.Close()
+	prep.Close()
+	a, _ := os.ReadFile(filepath.Join(plainDir, "packs", packName(1)))
+	b, _ := os.ReadFile(filepath.Join(prepDir, "packs", packName(1)))
+	if len(a) == 0 || string(a) != string(b) {
+		t.Fatalf("packs differ: %d and %d bytes", len(a), len(b))
+	}
+	prep = open(prepDir)
+	for _, b := range bs {
+		got, err := prep.Blockstore().Get(ctx, b.Cid())
+		if err != nil || string(got.RawData()) != string(b.RawData()) {
+			t.Fatalf("block %s after reopen: %v", b.Cid(), err)
+		}
+	}
+	// A wrong prepared checksum: that record and what follows it are cut.
+	bad := pb.PrepareBlock(bs[0]).(checkedBlock)
+	bad.crc++
+	extra := randBytes(r, 5000)
+	after, _ := blocks.NewBlockWithCid(extra, content.RawCID(extra))
+	prep.Close()
+	prep = open(t.TempDir())
+	pb = prep.Blockstore().(interface {
+		PrepareBlock(blocks.Block) blocks.Block
+	})
+	if err := prep.Blockstore().PutMany(ctx, []blocks.Block{bs[1], pb.PrepareBlock(bs[2])}); err != nil {
+		t.Fatal(err)
+	}
+	if err := prep.Blockstore().PutMany(ctx, []blocks.Block{bad, after}); err != nil {
+		t.Fatal(err)
+	}
+	dir := prep.dir
+	prep.Close()
+	prep = open(dir)
+	defer prep.Close()
+	for i, want := range []bool{false, true, true, false} {
+		c := []cid.Cid{bs[0].Cid(), bs[1].Cid(), bs[2].Cid(), after.Cid()}[i]
+		if has, _ := prep.Blockstore().Has(ctx, c); has != want {
+			t.Errorf("block %d present %v after reopen, want %v", i, has, want)
+		}
+	}
+}
+
 func TestBackends(t *testing.T) {
 	for _, b := range []Backend{Pack, Flat, LevelDB} {
 		t.Run(strconv.Itoa(int(b)), func(t *testing.T) {
