@@ -108,7 +108,11 @@ func New(ctx context.Context, cfg Config) *Exchange {
 		e.site = newSiteFilter(cfg.OncePerSite, cfg.SiteOf)
 		opts = append(opts, bitswap.WithPeerBlockRequestFilter(e.site.allow))
 	}
-	e.bs = bitswap.New(ctx, bsnet.NewFromIpfsHost(newLimitedHost(cfg.Host, cfg.Cap, &e.lastRead)), nil, cfg.Blockstore, opts...)
+	bsn := bsnet.NewFromIpfsHost(newLimitedHost(cfg.Host, cfg.Cap, &e.lastRead))
+	if e.site != nil {
+		bsn = siteNet{bsn, e.site}
+	}
+	e.bs = bitswap.New(ctx, bsn, nil, cfg.Blockstore, opts...)
 	e.svc = blockservice.New(cfg.Blockstore, e.bs)
 	return e
 }
@@ -218,6 +222,6 @@ func (t tracer) MessageSent(p peer.ID, m bsmsg.BitSwapMessage) {
 	}
 	t.e.served.Add(n)
 	if n > 0 && t.e.site != nil {
-		t.e.site.served(p)
+		t.e.site.served(p, m.Blocks())
 	}
 }
