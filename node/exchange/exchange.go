@@ -106,6 +106,7 @@ func New(ctx context.Context, cfg Config) *Exchange {
 			cfg.SiteOf = SiteOf(cfg.Host)
 		}
 		e.site = newSiteFilter(cfg.OncePerSite, cfg.SiteOf)
+		e.site.log = cfg.Logger
 		opts = append(opts, bitswap.WithPeerBlockRequestFilter(e.site.allow))
 	}
 	bsn := bsnet.NewFromIpfsHost(newLimitedHost(cfg.Host, cfg.Cap, &e.lastRead))

@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -36,6 +37,7 @@ type siteFilter struct {
 	siteOf func(peer.ID) string
 	now    func() time.Time
 	window time.Duration
+	log    *slog.Logger // nil discards
 
 	mu     sync.Mutex
 	grants *policy.SiteGrants[string, string, peer.ID]
@@ -114,9 +116,25 @@ func (f *siteFilter) allow(p peer.ID, c cid.Cid) bool {
 	defer f.mu.Unlock()
 	now := f.now()
 	if at, ok := f.sent[p][h]; ok && now.Sub(at) < f.window {
+		f.decided(p, c, "sent already")
 		return false // on its way to p already
 	}
-	return f.grants.Allow(site, h, p, now)
+	ok := f.grants.Allow(site, h, p, now)
+	if ok {
+		f.decided(p, c, "granted")
+	} else {
+		f.decided(p, c, "refused")
+	}
+	return ok
+}
+
+// decided logs a request's outcome at debug level: with the agents'
+// "block received" lines, the timeline of a site's link (which blocks
+// were asked for and not granted, when the seed had nothing to send).
+func (f *siteFilter) decided(p peer.ID, c cid.Cid, outcome string) {
+	if f.log != nil && f.log.Enabled(context.Background(), slog.LevelDebug) {
+		f.log.Debug("block request", "cid", c, "from", p, "outcome", outcome)
+	}
 }
 
 // siteNet tells a siteFilter of failed sends and of lost peers, which
