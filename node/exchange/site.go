@@ -1,10 +1,15 @@
 package exchange
 
 import (
+	"context"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
 
+	bsmsg "github.com/ipfs/boxo/bitswap/message"
+	bsnetwork "github.com/ipfs/boxo/bitswap/network"
+	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -16,32 +21,153 @@ import (
 // siteFilter applies policy.SiteGrants (send each block about once per
 // site, spread over the site's devices) to bitswap's block requests; sites
 // come from siteOf.
+//
+// It also refuses a peer a block that was already handed to the network
+// for that same peer within the window (while the peer stays connected and
+// the send did not fail). bitswap's server takes a block off the peer's
+// wantlist when it starts writing it and forgets the task once the write
+// returns, which is when the bytes are in the socket's buffers: behind a
+// slow site link a copy can spend seconds there. A device whose quick
+// re-ask (stallSource) fires meanwhile cancels and asks again, and that
+// want-block is a new request, which SiteGrants grants (the same peer
+// asking again): a second copy through the slow link (measured: 1.00–1.35
+// copies per site in TestSitesBehindSlowUplinks under load). Refused, the
+// device gets the copy already on its way.
 type siteFilter struct {
 	siteOf func(peer.ID) string
 	now    func() time.Time
+	window time.Duration
+	log    *slog.Logger // nil discards
 
 	mu     sync.Mutex
 	grants *policy.SiteGrants[string, string, peer.ID]
+	// sent is when each block (multihash) was last handed to the network
+	// for each peer; entries older than the window are swept once the map
+	// could have doubled since the last sweep (nsent counts insertions).
+	sent        map[peer.ID]map[string]time.Time
+	nsent, kept int
 }
 
 func newSiteFilter(window time.Duration, siteOf func(peer.ID) string) *siteFilter {
-	return &siteFilter{siteOf: siteOf, now: time.Now, grants: policy.NewSiteGrants[string, string, peer.ID](window)}
+	return &siteFilter{siteOf: siteOf, now: time.Now, window: window,
+		grants: policy.NewSiteGrants[string, string, peer.ID](window), sent: map[peer.ID]map[string]time.Time{}}
 }
 
-// served is told of every block message sent to p (bitswap's tracer):
-// p's grants last while it is being served.
-func (f *siteFilter) served(p peer.ID) {
+// served is told of every block message bitswap is about to send to p
+// (its tracer, called before the write): p's grants last while it is
+// being served, and p is not sent those blocks again (see siteFilter).
+func (f *siteFilter) served(p peer.ID, blks []blocks.Block) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.grants.Served(p, f.now())
+	now := f.now()
+	f.grants.Served(p, now)
+	m := f.sent[p]
+	if m == nil {
+		m = map[string]time.Time{}
+		f.sent[p] = m
+	}
+	for _, b := range blks {
+		m[string(b.Cid().Hash())] = now
+	}
+	if f.nsent += len(blks); f.nsent >= max(4096, 2*f.kept) {
+		f.sweep(now)
+	}
+}
+
+func (f *siteFilter) sweep(now time.Time) {
+	f.kept = 0
+	for p, m := range f.sent {
+		for h, at := range m {
+			if now.Sub(at) >= f.window {
+				delete(m, h)
+			}
+		}
+		if len(m) == 0 {
+			delete(f.sent, p)
+		}
+		f.kept += len(m)
+	}
+	f.nsent = f.kept
+}
+
+// unsent is told of a message to p whose write failed: those blocks may
+// be asked for and sent again.
+func (f *siteFilter) unsent(p peer.ID, blks []blocks.Block) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, b := range blks {
+		delete(f.sent[p], string(b.Cid().Hash()))
+	}
+}
+
+// disconnected is told that bitswap lost p: what was on its way to p may
+// be lost with the connection, so p may be sent it again.
+func (f *siteFilter) disconnected(p peer.ID) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.sent, p)
 }
 
 // allow is bitswap's PeerBlockRequestFilter.
 func (f *siteFilter) allow(p peer.ID, c cid.Cid) bool {
 	site := f.siteOf(p)
+	h := string(c.Hash())
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.grants.Allow(site, string(c.Hash()), p, f.now())
+	now := f.now()
+	if at, ok := f.sent[p][h]; ok && now.Sub(at) < f.window {
+		f.decided(p, c, "sent already")
+		return false // on its way to p already
+	}
+	ok := f.grants.Allow(site, h, p, now)
+	if ok {
+		f.decided(p, c, "granted")
+	} else {
+		f.decided(p, c, "refused")
+	}
+	return ok
+}
+
+// decided logs a request's outcome at debug level: with the agents'
+// "block received" lines, the timeline of a site's link (which blocks
+// were asked for and not granted, when the seed had nothing to send).
+func (f *siteFilter) decided(p peer.ID, c cid.Cid, outcome string) {
+	if f.log != nil && f.log.Enabled(context.Background(), slog.LevelDebug) {
+		f.log.Debug("block request", "cid", c, "from", p, "outcome", outcome)
+	}
+}
+
+// siteNet tells a siteFilter of failed sends and of lost peers, which
+// bitswap's tracer does not see.
+type siteNet struct {
+	bsnetwork.BitSwapNetwork
+	f *siteFilter
+}
+
+func (n siteNet) SendMessage(ctx context.Context, p peer.ID, m bsmsg.BitSwapMessage) error {
+	err := n.BitSwapNetwork.SendMessage(ctx, p, m)
+	if err != nil {
+		n.f.unsent(p, m.Blocks())
+	}
+	return err
+}
+
+func (n siteNet) Start(rs ...bsnetwork.Receiver) {
+	wrapped := make([]bsnetwork.Receiver, len(rs))
+	for i, r := range rs {
+		wrapped[i] = siteReceiver{r, n.f}
+	}
+	n.BitSwapNetwork.Start(wrapped...)
+}
+
+type siteReceiver struct {
+	bsnetwork.Receiver
+	f *siteFilter
+}
+
+func (r siteReceiver) PeerDisconnected(p peer.ID) {
+	r.f.disconnected(p)
+	r.Receiver.PeerDisconnected(p)
 }
 
 // SiteOf names the site of a peer from the address it is connected from:

@@ -1,12 +1,19 @@
 package exchange
 
 import (
+	"bytes"
+	"log/slog"
 	"net"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/ipfs/boxo/blockstore"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/meshota/meshota/node/host"
 )
 
 func TestSiteFilterGrantsOncePerSiteAndWindow(t *testing.T) {
@@ -42,6 +49,54 @@ func TestSiteFilterGrantsOncePerSiteAndWindow(t *testing.T) {
 	}
 }
 
+// TestSiteFilterDoesNotResendToTheSamePeer: a block handed to the network
+// for a peer is not granted to that peer again within the window, unless
+// the write failed or the peer was lost (the copy may be lost with it).
+func TestSiteFilterDoesNotResendToTheSamePeer(t *testing.T) {
+	now := time.Unix(1000, 0)
+	f := newSiteFilter(30*time.Second, func(peer.ID) string { return "A" })
+	f.now = func() time.Time { return now }
+	x := blocks.NewBlock([]byte("x"))
+	y := blocks.NewBlock([]byte("y"))
+	steps := []struct {
+		do   string // "ask", "sent", "failed", "lost"
+		p    peer.ID
+		b    blocks.Block
+		dt   time.Duration
+		want bool // for "ask"
+	}{
+		{"ask", "a1", x, 0, true},
+		{"ask", "a1", y, 0, true},
+		{"sent", "a1", x, 0, false},
+		{"ask", "a1", x, time.Second, false}, // its copy is on its way
+		{"ask", "a1", y, 0, true},            // not sent yet: a re-ask re-queues it
+		{"ask", "a2", x, 0, false},           // once per site, as before
+		{"failed", "a1", x, 0, false},        // the write failed
+		{"ask", "a1", x, 0, true},            //
+		{"sent", "a1", x, 0, false},          //
+		{"ask", "a1", x, 29 * time.Second, false},
+		{"ask", "a1", x, time.Second, true},     // window over
+		{"sent", "a1", x, 0, false},             //
+		{"lost", "a1", nil, time.Second, false}, // disconnected: the copy may be lost
+		{"ask", "a1", x, 0, true},
+	}
+	for i, s := range steps {
+		now = now.Add(s.dt)
+		switch s.do {
+		case "ask":
+			if got := f.allow(s.p, s.b.Cid()); got != s.want {
+				t.Fatalf("step %d: %s asks %s: allow=%v, want %v", i, s.p, s.b.RawData(), got, s.want)
+			}
+		case "sent":
+			f.served(s.p, []blocks.Block{s.b})
+		case "failed":
+			f.unsent(s.p, []blocks.Block{s.b})
+		case "lost":
+			f.disconnected(s.p)
+		}
+	}
+}
+
 func TestSiteOfIP(t *testing.T) {
 	cases := []struct{ ip, want string }{
 		{"10.201.3.7", "10.201.3.0/24"},
@@ -57,4 +112,85 @@ func TestSiteOfIP(t *testing.T) {
 			t.Errorf("%s: site %q, want %q", c.ip, got, c.want)
 		}
 	}
+}
+
+// TestSeedSendsABlockOnceToADeviceThatReasks: a seed (once per site)
+// behind a slow uplink sends a device its blocks; the device's quick
+// re-ask fires while a copy is still on its way (the gaps between the
+// seed's writes are longer than the device's quick clock), cancels and
+// asks the seed again. The seed must not send that device the same block
+// a second time: bitswap's server has already taken the block off the
+// device's wantlist when it started writing it, so the repeated
+// want-block is a new request, and without a guard the once-per-site rule
+// grants it (the same peer asking again). Seen as 1.00–1.35 copies per
+// site in TestSitesBehindSlowUplinks (cmd/meshota) under load.
+func TestSeedSendsABlockOnceToADeviceThatReasks(t *testing.T) {
+	blks := makeBlocks(t, 4, 64<<10)
+	seedStore := newStore()
+	for _, b := range blks {
+		seedStore.Put(t.Context(), b)
+	}
+	newNode := func(bs blockstore.Blockstore, cfg Config) *peerNode {
+		h, err := host.New(t.Context(), host.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		cfg.Host, cfg.Blockstore = h, bs
+		ex := New(t.Context(), cfg)
+		t.Cleanup(func() { ex.Close() })
+		return &peerNode{h: h, bs: bs, ex: ex}
+	}
+	// 64 KiB/s with 16 KiB pieces: a piece every 250 ms, and a 64 KiB
+	// block takes a second to write.
+	var seedLogs syncBuffer
+	seed := newNode(seedStore, Config{OncePerSite: 30 * time.Second,
+		SiteOf: func(peer.ID) string { return "site" }, Logger: slog.New(slog.NewTextHandler(&seedLogs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("seed:\n%s", seedLogs.String())
+		}
+	})
+	var logs syncBuffer
+	dev := newNode(newStore(), Config{Cap: Rate{Down: 64 << 10}, StallTimeout: 20 * time.Second, QuickStall: 50 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("device:\n%s", logs.String())
+		}
+	})
+	dev.ex.SetSeeds([]peer.ID{seed.h.ID()})
+	link(t, dev, seed)
+	start := time.Now()
+	if n := fetchAll(t, dev.ex, blks); n != len(blks) {
+		t.Fatalf("got %d of %d blocks", n, len(blks))
+	}
+	reasks := strings.Count(logs.String(), "block fetch stalled")
+	size := uint64(len(blks) * len(blks[0].RawData()))
+	served := seed.ex.Traffic().Served
+	t.Logf("fetched %d bytes in %v, %d quick re-asks; the seed served %d bytes", size, time.Since(start).Round(time.Millisecond), reasks, served)
+	if reasks == 0 {
+		t.Fatal("the device never re-asked: the test does not exercise the re-ask")
+	}
+	if served != size {
+		t.Fatalf("the seed served %d bytes for %d: it sent the re-asking device blocks it had already sent it (%.2f copies)", served, size, float64(served)/float64(size))
+	}
+}
+
+// syncBuffer is a bytes.Buffer for a logger used by several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
