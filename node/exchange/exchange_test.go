@@ -41,11 +41,7 @@ type peerNode struct {
 
 func newPeer(t *testing.T, bs blockstore.Blockstore, isLAN func(peer.ID) bool) *peerNode {
 	t.Helper()
-	h, err := host.New(t.Context(), host.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
+	h := newLoopbackHost(t)
 	ex := New(t.Context(), Config{Host: h, Blockstore: bs, IsLAN: isLAN, StallTimeout: time.Second})
 	t.Cleanup(func() { ex.Close() })
 	return &peerNode{h: h, bs: bs, ex: ex}
@@ -190,13 +186,20 @@ func TestBandwidthCap(t *testing.T) {
 	}
 }
 
-func newCappedPeer(t *testing.T, bs blockstore.Blockstore, c Rate) *peerNode {
+// newLoopbackHost is a libp2p host on 127.0.0.1, closed when the test ends.
+func newLoopbackHost(t *testing.T) *host.Host {
 	t.Helper()
 	h, err := host.New(t.Context(), host.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+func newCappedPeer(t *testing.T, bs blockstore.Blockstore, c Rate) *peerNode {
+	t.Helper()
+	h := newLoopbackHost(t)
 	ex := New(t.Context(), Config{Host: h, Blockstore: bs, Cap: c, StallTimeout: 5 * time.Second})
 	t.Cleanup(func() { ex.Close() })
 	return &peerNode{h: h, bs: bs, ex: ex}

@@ -12,8 +12,6 @@ import (
 	"github.com/ipfs/boxo/blockstore"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/libp2p/go-libp2p/core/peer"
-
-	"github.com/meshota/meshota/node/host"
 )
 
 func TestSiteFilterGrantsOncePerSiteAndWindow(t *testing.T) {
@@ -131,11 +129,7 @@ func TestSeedSendsABlockOnceToADeviceThatReasks(t *testing.T) {
 		seedStore.Put(t.Context(), b)
 	}
 	newNode := func(bs blockstore.Blockstore, cfg Config) *peerNode {
-		h, err := host.New(t.Context(), host.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { h.Close() })
+		h := newLoopbackHost(t)
 		cfg.Host, cfg.Blockstore = h, bs
 		ex := New(t.Context(), cfg)
 		t.Cleanup(func() { ex.Close() })

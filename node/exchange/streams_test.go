@@ -40,11 +40,7 @@ func TestServerReusesStreams(t *testing.T) {
 	for _, b := range blks {
 		seedStore.Put(t.Context(), b)
 	}
-	h, err := host.New(t.Context(), host.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
+	h := newLoopbackHost(t)
 	ch := &countingHost{Host: h}
 	seedEx := New(t.Context(), Config{Host: ch, Blockstore: seedStore, idleAfter: 300 * time.Millisecond})
 	t.Cleanup(func() { seedEx.Close() })
@@ -82,15 +78,7 @@ func bitswapStreams(h gohost.Host, dir network.Direction) int {
 // TestReusedStreamDiedResends: a message for a stream the peer reset
 // meanwhile goes again on a new stream instead of failing.
 func TestReusedStreamDiedResends(t *testing.T) {
-	newHost := func() *host.Host {
-		h, err := host.New(t.Context(), host.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { h.Close() })
-		return h
-	}
-	a, b := newHost(), newHost()
+	a, b := newLoopbackHost(t), newLoopbackHost(t)
 	var mu sync.Mutex
 	var got int
 	var streams []network.Stream
@@ -155,18 +143,10 @@ func TestReusedStreamDiedResends(t *testing.T) {
 // TestIdleStreamsBounded: the idle streams kept in all are capped, the
 // oldest closed first, whatever the number of peers served.
 func TestIdleStreamsBounded(t *testing.T) {
-	newHost := func() *host.Host {
-		h, err := host.New(t.Context(), host.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { h.Close() })
-		return h
-	}
-	a := newHost()
+	a := newLoopbackHost(t)
 	var peers []*host.Host
 	for range 3 {
-		b := newHost()
+		b := newLoopbackHost(t)
 		b.SetStreamHandler(bsnet.ProtocolBitswap, func(s network.Stream) {
 			r := msgio.NewVarintReaderSize(s, network.MessageSizeMax)
 			for {
@@ -230,15 +210,7 @@ func (s *stuckStream) Reset() error                     { return nil }
 // TestSlowPeerNotAskedTwice: a message whose reused stream ran into its
 // write deadline fails; it is not written again on a new stream.
 func TestSlowPeerNotAskedTwice(t *testing.T) {
-	newHost := func() *host.Host {
-		h, err := host.New(t.Context(), host.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { h.Close() })
-		return h
-	}
-	a, b := newHost(), newHost()
+	a, b := newLoopbackHost(t), newLoopbackHost(t)
 	if err := a.Connect(t.Context(), peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
 		t.Fatal(err)
 	}
