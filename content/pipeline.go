@@ -45,6 +45,7 @@ type assembly struct {
 	tasks            chan task
 	ordered          chan *chunkJob
 	w                *blockWriter
+	prepare          func(blocks.Block) blocks.Block // the store's PrepareBlock, or none
 	ctx              context.Context
 	cancel           context.CancelCauseFunc
 	receivers, feedW sync.WaitGroup
@@ -138,6 +139,13 @@ func (a *assembly) run(parent context.Context, from uint64, st *AssembleStats) (
 	a.tasks = make(chan task, a.workers)
 	a.ordered = make(chan *chunkJob, a.window)
 	a.w = newBlockWriter(ctx, a.f.store, assembleBatch, cancel, a.stored)
+	// As in Publish: the worker that just hashed a block computes what
+	// the store needs of its bytes (the pack record's checksum) while they
+	// are in its cache, not the store's one writing goroutine.
+	a.prepare = func(b blocks.Block) blocks.Block { return b }
+	if p, ok := a.f.store.(preparingStore); ok {
+		a.prepare = p.PrepareBlock
+	}
 
 	var workers sync.WaitGroup
 	for range a.workers {
@@ -383,7 +391,7 @@ func (a *assembly) work() {
 		} else {
 			data = t.b.RawData()
 			if err = VerifyBlock(s.c, data); err == nil {
-				a.w.add(t.b)
+				a.w.add(a.prepare(t.b))
 			}
 		}
 		if err != nil {

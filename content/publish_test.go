@@ -67,3 +67,28 @@ func TestPublishPreparesBlocks(t *testing.T) {
 		}
 	}
 }
+
+// TestAssemblePreparesBlocks: assembly's workers, like Publish's, call the
+// store's PrepareBlock on every chunk block they verified, and the store
+// is given the prepared block.
+func TestAssemblePreparesBlocks(t *testing.T) {
+	ctx := context.Background()
+	src := filepath.Join(t.TempDir(), "src")
+	os.MkdirAll(src, 0o755)
+	r := rand.New(rand.NewPCG(11, 12))
+	os.WriteFile(filepath.Join(src, "a"), randBytes(r, 6<<20), 0o644)
+	pub := memStore()
+	rel, err := Publish(ctx, pub, PublishOptions{Channel: testChannel, Secret: &testSecret, Source: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := &preparingMem{Blockstore: memStore(), prepared: map[cid.Cid]bool{}, stored: map[cid.Cid]bool{}}
+	if _, err := Assemble(ctx, dev, StoreSource{pub}, rel.Index, filepath.Join(t.TempDir(), "stage"), AssembleOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range rel.Index.Chunks {
+		if !dev.prepared[c.CID] || !dev.stored[c.CID] {
+			t.Fatalf("chunk block %s: prepared %v, stored as prepared %v", c.CID, dev.prepared[c.CID], dev.stored[c.CID])
+		}
+	}
+}
