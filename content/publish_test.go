@@ -50,22 +50,45 @@ func (s *preparingMem) Put(ctx context.Context, b blocks.Block) error {
 // chunk block Publish stores is the one PrepareBlock returned (the pack
 // store then takes the checksum its workers computed).
 func TestPublishPreparesBlocks(t *testing.T) {
-	ctx := context.Background()
-	src := filepath.Join(t.TempDir(), "src")
-	os.MkdirAll(src, 0o755)
-	r := rand.New(rand.NewPCG(9, 10))
-	os.WriteFile(filepath.Join(src, "a"), randBytes(r, 6<<20), 0o644)
-	os.WriteFile(filepath.Join(src, "b"), randBytes(r, 100_000), 0o644)
-	s := &preparingMem{Blockstore: memStore(), prepared: map[cid.Cid]bool{}, stored: map[cid.Cid]bool{}}
-	rel, err := Publish(ctx, s, PublishOptions{Channel: testChannel, Secret: &testSecret, Source: src})
+	src := randomSource(t, 9, 6<<20, 100_000)
+	s := newPreparingMem()
+	rel, err := Publish(context.Background(), s, PublishOptions{Channel: testChannel, Secret: &testSecret, Source: src})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range rel.Index.Chunks {
+	s.check(t, rel.Index)
+}
+
+func newPreparingMem() *preparingMem {
+	return &preparingMem{Blockstore: memStore(), prepared: map[cid.Cid]bool{}, stored: map[cid.Cid]bool{}}
+}
+
+// check fails t unless every chunk block of x was prepared and stored as
+// the block PrepareBlock returned.
+func (s *preparingMem) check(t *testing.T, x *Index) {
+	t.Helper()
+	for _, c := range x.Chunks {
 		if !s.prepared[c.CID] || !s.stored[c.CID] {
 			t.Fatalf("chunk block %s: prepared %v, stored as prepared %v", c.CID, s.prepared[c.CID], s.stored[c.CID])
 		}
 	}
+}
+
+// randomSource writes a release directory of files of the given sizes,
+// random bytes from seed, and returns its path.
+func randomSource(t *testing.T, seed uint64, sizes ...int) string {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(seed, seed+1))
+	for i, n := range sizes {
+		if err := os.WriteFile(filepath.Join(src, string(rune('a'+i))), randBytes(r, n), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return src
 }
 
 // TestAssemblePreparesBlocks: assembly's workers, like Publish's, call the
@@ -73,22 +96,15 @@ func TestPublishPreparesBlocks(t *testing.T) {
 // is given the prepared block.
 func TestAssemblePreparesBlocks(t *testing.T) {
 	ctx := context.Background()
-	src := filepath.Join(t.TempDir(), "src")
-	os.MkdirAll(src, 0o755)
-	r := rand.New(rand.NewPCG(11, 12))
-	os.WriteFile(filepath.Join(src, "a"), randBytes(r, 6<<20), 0o644)
+	src := randomSource(t, 11, 6<<20)
 	pub := memStore()
 	rel, err := Publish(ctx, pub, PublishOptions{Channel: testChannel, Secret: &testSecret, Source: src})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dev := &preparingMem{Blockstore: memStore(), prepared: map[cid.Cid]bool{}, stored: map[cid.Cid]bool{}}
+	dev := newPreparingMem()
 	if _, err := Assemble(ctx, dev, StoreSource{pub}, rel.Index, filepath.Join(t.TempDir(), "stage"), AssembleOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range rel.Index.Chunks {
-		if !dev.prepared[c.CID] || !dev.stored[c.CID] {
-			t.Fatalf("chunk block %s: prepared %v, stored as prepared %v", c.CID, dev.prepared[c.CID], dev.stored[c.CID])
-		}
-	}
+	dev.check(t, rel.Index)
 }
