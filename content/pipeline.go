@@ -142,10 +142,7 @@ func (a *assembly) run(parent context.Context, from uint64, st *AssembleStats) (
 	// As in Publish: the worker that just hashed a block computes what
 	// the store needs of its bytes (the pack record's checksum) while they
 	// are in its cache, not the store's one writing goroutine.
-	a.prepare = func(b blocks.Block) blocks.Block { return b }
-	if p, ok := a.f.store.(preparingStore); ok {
-		a.prepare = p.PrepareBlock
-	}
+	a.prepare = preparer(a.f.store)
 
 	var workers sync.WaitGroup
 	for range a.workers {

@@ -123,10 +123,7 @@ func Publish(ctx context.Context, bs BlockStore, opt PublishOptions) (*Release, 
 			}
 		}
 	}
-	prepare := func(b blocks.Block) blocks.Block { return b }
-	if p, ok := bs.(preparingStore); ok {
-		prepare = p.PrepareBlock
-	}
+	prepare := preparer(bs)
 	w := newBlockWriter(ctx, bs, publishBatch, cancel, stored)
 	var wg sync.WaitGroup
 	for range workers {
@@ -266,9 +263,18 @@ type copyingStore interface {
 // preparingStore is a BlockStore with per-block work best done where the
 // block's bytes were just written, while they are in the CPU's cache: the
 // pack store's record checksum. Publish's workers call it right after
-// sealing a block; the block's bytes do not change until it is stored.
+// sealing a block, assembly's right after verifying one; the block's
+// bytes do not change until it is stored.
 type preparingStore interface {
 	PrepareBlock(blocks.Block) blocks.Block
+}
+
+// preparer is bs's PrepareBlock, or a no-op for stores without one.
+func preparer(bs BlockStore) func(blocks.Block) blocks.Block {
+	if p, ok := bs.(preparingStore); ok {
+		return p.PrepareBlock
+	}
+	return func(b blocks.Block) blocks.Block { return b }
 }
 
 // chunkBufs holds plaintext chunk buffers of MaxChunkSize bytes (assembly;

@@ -41,8 +41,16 @@ type peerNode struct {
 
 func newPeer(t *testing.T, bs blockstore.Blockstore, isLAN func(peer.ID) bool) *peerNode {
 	t.Helper()
+	return newPeerWith(t, bs, Config{IsLAN: isLAN, StallTimeout: time.Second})
+}
+
+// newPeerWith is a node on a loopback host with an exchange of cfg over bs,
+// both closed when the test ends.
+func newPeerWith(t *testing.T, bs blockstore.Blockstore, cfg Config) *peerNode {
+	t.Helper()
 	h := newLoopbackHost(t)
-	ex := New(t.Context(), Config{Host: h, Blockstore: bs, IsLAN: isLAN, StallTimeout: time.Second})
+	cfg.Host, cfg.Blockstore = h, bs
+	ex := New(t.Context(), cfg)
 	t.Cleanup(func() { ex.Close() })
 	return &peerNode{h: h, bs: bs, ex: ex}
 }
@@ -199,10 +207,7 @@ func newLoopbackHost(t *testing.T) *host.Host {
 
 func newCappedPeer(t *testing.T, bs blockstore.Blockstore, c Rate) *peerNode {
 	t.Helper()
-	h := newLoopbackHost(t)
-	ex := New(t.Context(), Config{Host: h, Blockstore: bs, Cap: c, StallTimeout: 5 * time.Second})
-	t.Cleanup(func() { ex.Close() })
-	return &peerNode{h: h, bs: bs, ex: ex}
+	return newPeerWith(t, bs, Config{Cap: c, StallTimeout: 5 * time.Second})
 }
 
 // TestSlowPeerDoesNotStallTheFetch: one peer trickles blocks at 16 KiB/s

@@ -1,7 +1,6 @@
 package exchange
 
 import (
-	"bytes"
 	"log/slog"
 	"net"
 	"strings"
@@ -9,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipfs/boxo/blockstore"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -128,38 +126,21 @@ func TestSeedSendsABlockOnceToADeviceThatReasks(t *testing.T) {
 	for _, b := range blks {
 		seedStore.Put(t.Context(), b)
 	}
-	newNode := func(bs blockstore.Blockstore, cfg Config) *peerNode {
-		h := newLoopbackHost(t)
-		cfg.Host, cfg.Blockstore = h, bs
-		ex := New(t.Context(), cfg)
-		t.Cleanup(func() { ex.Close() })
-		return &peerNode{h: h, bs: bs, ex: ex}
-	}
 	// 64 KiB/s with 16 KiB pieces: a piece every 250 ms, and a 64 KiB
 	// block takes a second to write.
-	var seedLogs syncBuffer
-	seed := newNode(seedStore, Config{OncePerSite: 30 * time.Second,
-		SiteOf: func(peer.ID) string { return "site" }, Logger: slog.New(slog.NewTextHandler(&seedLogs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("seed:\n%s", seedLogs.String())
-		}
-	})
-	var logs syncBuffer
-	dev := newNode(newStore(), Config{Cap: Rate{Down: 64 << 10}, StallTimeout: 20 * time.Second, QuickStall: 50 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("device:\n%s", logs.String())
-		}
-	})
+	seedLog, _ := debugLog(t, "seed")
+	seed := newPeerWith(t, seedStore, Config{OncePerSite: 30 * time.Second,
+		SiteOf: func(peer.ID) string { return "site" }, Logger: seedLog})
+	devLog, devLines := debugLog(t, "device")
+	dev := newPeerWith(t, newStore(), Config{Cap: Rate{Down: 64 << 10}, StallTimeout: 20 * time.Second, QuickStall: 50 * time.Millisecond,
+		Logger: devLog})
 	dev.ex.SetSeeds([]peer.ID{seed.h.ID()})
 	link(t, dev, seed)
 	start := time.Now()
 	if n := fetchAll(t, dev.ex, blks); n != len(blks) {
 		t.Fatalf("got %d of %d blocks", n, len(blks))
 	}
-	reasks := strings.Count(logs.String(), "block fetch stalled")
+	reasks := strings.Count(devLines(), "block fetch stalled")
 	size := uint64(len(blks) * len(blks[0].RawData()))
 	served := seed.ex.Traffic().Served
 	t.Logf("fetched %d bytes in %v, %d quick re-asks; the seed served %d bytes", size, time.Since(start).Round(time.Millisecond), reasks, served)
@@ -171,20 +152,20 @@ func TestSeedSendsABlockOnceToADeviceThatReasks(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer for a logger used by several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+// debugLog is a debug-level logger whose lines the test prints, under
+// name, if it fails, and a function returning the lines so far.
+func debugLog(t *testing.T, name string) (*slog.Logger, func() string) {
+	var b strings.Builder
+	var mu sync.Mutex
+	lines := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return b.String()
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s:\n%s", name, lines())
+		}
+	})
+	return slog.New(slog.NewTextHandler(&syncWriter{w: &b, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug})), lines
 }

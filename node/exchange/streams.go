@@ -184,16 +184,22 @@ func (r *streamReuse) evictOldest() {
 			oldest, since = p, l[0].since
 		}
 	}
-	if since.IsZero() {
-		return
+	if !since.IsZero() {
+		r.closeOldest(oldest, 1)
 	}
-	l := r.idle[oldest]
-	closeAsync(l[0].s)
-	r.nidle--
-	if len(l) == 1 {
-		delete(r.idle, oldest)
+}
+
+// closeOldest closes the n streams idle the longest to p (r.mu held).
+func (r *streamReuse) closeOldest(p peer.ID, n int) {
+	l := r.idle[p]
+	for _, x := range l[:n] {
+		closeAsync(x.s)
+	}
+	r.nidle -= n
+	if n == len(l) {
+		delete(r.idle, p)
 	} else {
-		r.idle[oldest] = append(l[:0], l[1:]...)
+		r.idle[p] = append(l[:0], l[n:]...)
 	}
 }
 
@@ -211,14 +217,10 @@ func (r *streamReuse) reap() {
 				// Oldest first: put appends.
 				n := 0
 				for n < len(l) && now.Sub(l[n].since) >= r.idleAfter {
-					closeAsync(l[n].s)
 					n++
 				}
-				r.nidle -= n
-				if n == len(l) {
-					delete(r.idle, p)
-				} else if n > 0 {
-					r.idle[p] = append(l[:0], l[n:]...)
+				if n > 0 {
+					r.closeOldest(p, n)
 				}
 			}
 			r.mu.Unlock()
