@@ -100,41 +100,35 @@ func TestActivateSwapsAndKeepsPrevious(t *testing.T) {
 	}
 }
 
-func TestInstallHookFailureChangesNothing(t *testing.T) {
-	d, err := Open(t.TempDir(), Options{Install: Hook{Command: `test "$MESHOTA_VERSION" != 2.0.0 || { echo disk on fire >&2; exit 3; }`}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stage(t, d, rel(1, "1.0.0"), "v1")
-	if err := d.Activate(context.Background(), rel(1, "1.0.0")); err != nil {
-		t.Fatal(err)
-	}
-	stage(t, d, rel(2, "2.0.0"), "v2")
-	err = d.Activate(context.Background(), rel(2, "2.0.0"))
-	if !errors.Is(err, ErrInstallHook) || !strings.Contains(err.Error(), "disk on fire") {
-		t.Fatalf("err = %v, want ErrInstallHook with the hook's output", err)
-	}
-	if got := running(t, d); got != "v1" {
-		t.Fatalf("running %q after a failed install hook, want v1", got)
-	}
-}
-
-func TestHealthCheckTimeoutKillsAndRollsBack(t *testing.T) {
-	d, err := Open(t.TempDir(), Options{Health: Hook{Command: `test "$MESHOTA_VERSION" = 1.0.0 || sleep 60`, Timeout: 300 * time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stage(t, d, rel(1, "1.0.0"), "v1")
-	if err := d.Activate(context.Background(), rel(1, "1.0.0")); err != nil {
-		t.Fatal(err)
-	}
-	stage(t, d, rel(2, "2.0.0"), "v2")
-	err = d.Activate(context.Background(), rel(2, "2.0.0"))
-	if !errors.Is(err, ErrHealthCheck) || !strings.Contains(err.Error(), "deadline") {
-		t.Fatalf("err = %v, want a health-check timeout", err)
-	}
-	if got := running(t, d); got != "v1" {
-		t.Fatalf("running %q, want v1", got)
+// A failing hook of the second release leaves the first one running.
+func TestFailingHookOfNextReleaseKeepsThePrevious(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts Options
+		want error
+		text string // in the error: the hook's output, or why it failed
+	}{
+		{"install hook fails", Options{Install: Hook{Command: `test "$MESHOTA_VERSION" != 2.0.0 || { echo disk on fire >&2; exit 3; }`}}, ErrInstallHook, "disk on fire"},
+		{"health check times out", Options{Health: Hook{Command: `test "$MESHOTA_VERSION" = 1.0.0 || sleep 60`, Timeout: 300 * time.Millisecond}}, ErrHealthCheck, "deadline"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := Open(t.TempDir(), tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stage(t, d, rel(1, "1.0.0"), "v1")
+			if err := d.Activate(context.Background(), rel(1, "1.0.0")); err != nil {
+				t.Fatal(err)
+			}
+			stage(t, d, rel(2, "2.0.0"), "v2")
+			err = d.Activate(context.Background(), rel(2, "2.0.0"))
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.text) {
+				t.Fatalf("err = %v, want %v mentioning %q", err, tc.want, tc.text)
+			}
+			if got := running(t, d); got != "v1" {
+				t.Fatalf("running %q after the failed hook, want v1", got)
+			}
+		})
 	}
 }
 
