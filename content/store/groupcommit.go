@@ -26,13 +26,16 @@ func (d *packDir) Put(ctx context.Context, k ds.Key, value []byte) error {
 	if err := checkPut(k, value); err != nil {
 		return err
 	}
+	// The record's CRC is computed here, by each Put on its own
+	// goroutine, not by the one that appends the group holding the writer.
+	o := op{key: k.String(), value: value, crc: valueCRC(value), hasCRC: true}
 	d.gmu.Lock()
 	g := d.pending
 	if g == nil {
 		g = &putGroup{done: make(chan struct{})}
 		d.pending = g
 	}
-	g.ops = append(g.ops, op{key: k.String(), value: value})
+	g.ops = append(g.ops, o)
 	d.gmu.Unlock()
 
 	d.wmu.Lock()
