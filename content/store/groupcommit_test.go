@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -14,10 +15,23 @@ import (
 // go out together in the next one (one aligned append, one fdatasync:
 // each separate synced append would start a 4 KiB block of its own), no
 // Put returns before its record is in the store, and all are there after
-// a reopen (what the store scans from disk).
-func TestPutsShareAnAppend(t *testing.T) { bothWriteModes(t, testPutsShareAnAppend) }
+// a reopen (what the store scans from disk); when that append fails,
+// every Put of the group returns its error.
+func TestPutsShareAnAppend(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fail bool // the shared append fails (the store closed meanwhile)
+	}{
+		{"appended", false},
+		{"append fails", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bothWriteModes(t, func(t *testing.T) { testPutsShareAnAppend(t, tc.fail) })
+		})
+	}
+}
 
-func testPutsShareAnAppend(t *testing.T) {
+func testPutsShareAnAppend(t *testing.T, fail bool) {
 	ctx := context.Background()
 	d := openTestPacks(t, t.TempDir(), 1<<30)
 	defer d.Close()
@@ -32,10 +46,13 @@ func testPutsShareAnAppend(t *testing.T) {
 	var wg sync.WaitGroup
 	for i, v := range values {
 		wg.Go(func() {
-			if err := d.Put(ctx, key(i), v); err != nil {
+			err := d.Put(ctx, key(i), v)
+			switch has, _ := d.Has(ctx, key(i)); {
+			case fail && !errors.Is(err, errClosed):
+				t.Errorf("Put(%d) = %v after its append failed, want errClosed", i, err)
+			case !fail && err != nil:
 				t.Error(err)
-			}
-			if has, _ := d.Has(ctx, key(i)); !has {
+			case !fail && !has:
 				t.Errorf("Put(%d) returned before its record was stored", i)
 			}
 		})
@@ -47,8 +64,13 @@ func testPutsShareAnAppend(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+	d.closed = fail
 	d.wmu.Unlock()
 	wg.Wait()
+	if fail {
+		d.closed = false // for the deferred Close
+		return
+	}
 
 	if d.cur.size != alignment {
 		t.Errorf("%d Puts took %d bytes of pack: not one shared append", n, d.cur.size)
