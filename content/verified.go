@@ -6,7 +6,8 @@ import (
 )
 
 // Verified marks b as hashed against its CID in this process, so that
-// content does not hash it a second time (docs/CONTENT.md, "Verification"):
+// content does not hash it a second time (docs/CONTENT.md, "One hash per
+// block"):
 // node/exchange marks the blocks bitswap received from the network, whose
 // CID boxo's message decoder computed from their bytes. Mark nothing read
 // from a disk or taken from another process: content's guarantee that

@@ -13,8 +13,8 @@ import (
 
 // verifiedFetches is bitswap as the blockservice's exchange, with every
 // block its fetches deliver marked content.Verified, so that content does
-// not hash it a second time (≈20% of an agent's exchange CPU,
-// docs/PERFORMANCE.md 3b).
+// not hash it a second time (≈9% of the CPU of an agent's fetch, ≈20% of
+// figure 3b's exchange CPU: docs/PERFORMANCE.md 3b, session 6).
 //
 // Why the mark is true (boxo v0.43): a bitswap fetch delivers only blocks
 // the client published to its sessions, which are (1) blocks received
