@@ -46,15 +46,24 @@ func newRawBlock(data []byte) blocks.Block {
 // VerifyBlock checks that data hashes to want, a raw SHA2-256 CIDv1, and is
 // within MaxBlockSize. Call it on every block from an untrusted source.
 func VerifyBlock(want cid.Cid, data []byte) error {
-	if err := checkRawCID(want); err != nil {
-		return &BlockError{CID: want, Err: fmt.Errorf("%w: %v", ErrBlockMismatch, err)}
-	}
-	if len(data) > MaxBlockSize {
-		return &BlockError{CID: want, Err: fmt.Errorf("%w: %d bytes exceeds %d", ErrBlockMismatch, len(data), MaxBlockSize)}
+	if err := checkBlockForm(want, len(data)); err != nil {
+		return err
 	}
 	sum := sha256.Sum256(data)
 	if d := want.Hash(); string(d[len(d)-32:]) != string(sum[:]) {
 		return &BlockError{CID: want, Err: fmt.Errorf("%w: %d bytes hash to %x", ErrBlockMismatch, len(data), sum[:8])}
+	}
+	return nil
+}
+
+// checkBlockForm is what VerifyBlock checks besides the hash: want is a
+// raw SHA2-256 CIDv1 and n bytes are within MaxBlockSize.
+func checkBlockForm(want cid.Cid, n int) error {
+	if err := checkRawCID(want); err != nil {
+		return &BlockError{CID: want, Err: fmt.Errorf("%w: %v", ErrBlockMismatch, err)}
+	}
+	if n > MaxBlockSize {
+		return &BlockError{CID: want, Err: fmt.Errorf("%w: %d bytes exceeds %d", ErrBlockMismatch, n, MaxBlockSize)}
 	}
 	return nil
 }

@@ -386,8 +386,10 @@ func (a *assembly) work() {
 		if s.local {
 			data, err = a.f.load(a.ctx, s.c)
 		} else {
+			// A block the source hashed already (Verified: bitswap's
+			// decoder) is not hashed again; any other is.
 			data = t.b.RawData()
-			if err = VerifyBlock(s.c, data); err == nil {
+			if err = verifyReceived(s.c, t.b); err == nil {
 				a.w.add(a.prepare(t.b))
 			}
 		}

@@ -14,7 +14,9 @@ import (
 // blockservice over bitswap later (its GetBlocks has this signature). The
 // channel closes when the source has delivered what it can; blocks it could
 // not find are simply absent. Content never trusts a source: every block is
-// verified against the CID it was asked for before use or storage.
+// verified against the CID it was asked for before use or storage, by a
+// hash here unless the source marked it Verified (hashed in this process,
+// by code that computed its CID from its bytes).
 type BlockSource interface {
 	GetBlocks(ctx context.Context, cids []cid.Cid) <-chan blocks.Block
 }
@@ -103,7 +105,7 @@ func (f *fetcher) ensure(ctx context.Context, cids []cid.Cid) error {
 		if done, asked := want[c]; !asked || done {
 			continue // unasked or repeated: ignore, never store
 		}
-		if err := VerifyBlock(c, b.RawData()); err != nil {
+		if err := verifyReceived(c, b); err != nil {
 			return err
 		}
 		pending = append(pending, b)

@@ -28,7 +28,8 @@ import (
 // Commit appends its records to the newest pack (4 KiB-aligned, with
 // O_DIRECT through a 1 MiB aligned buffer where the file system has it)
 // and calls fdatasync once, so a commit costs one flush whatever its
-// number of blocks, and no file is created per block. Reads are preads on
+// number of blocks, and no file is created per block; concurrent Puts
+// share one append (groupcommit.go). Reads are preads on
 // shared handles (through the page cache). Only the newest pack is ever appended to (a new one is started,
 // and its name made durable, once the previous one is synced and at least
 // packTarget long), so after a crash only its tail can be torn: open reads
@@ -51,6 +52,9 @@ type packDir struct {
 	buf    []byte    // record heads of an append
 	abufs  [2][]byte // aligned staging for direct writes: one filled while the other is written
 	direct bool      // write synced appends with O_DIRECT when the file system can
+
+	gmu     sync.Mutex // pending; a leaf: held briefly, never while waiting
+	pending *putGroup  // Puts waiting for the next append (groupcommit.go)
 
 	mu     sync.RWMutex // index and packs; readers hold it across their pread
 	index  map[string]loc
@@ -465,15 +469,6 @@ func (d *packDir) startPack() error {
 	d.mu.Unlock()
 	d.cur = p
 	return nil
-}
-
-func (d *packDir) Put(ctx context.Context, k ds.Key, value []byte) error {
-	if err := checkPut(k, value); err != nil {
-		return err
-	}
-	d.wmu.Lock()
-	defer d.wmu.Unlock()
-	return d.appendOps([]op{{key: k.String(), value: value}}, true)
 }
 
 func checkPut(k ds.Key, value []byte) error {

@@ -29,7 +29,7 @@ import (
 // hosts: the ratio's cause, which the machine's load moves less than wall
 // time) and the time to the first block (the exchange's start-up).
 func BenchmarkExchangeVsStream(b *testing.B) {
-	benchExchangeVsStream(b, fetchInOneRequest)
+	benchExchangeVsStream(b, randomBlocks(fetchInOneRequest))
 }
 
 // BenchmarkExchangeSlidingVsStream is the same fetch made the way agents
@@ -38,7 +38,7 @@ func BenchmarkExchangeVsStream(b *testing.B) {
 // chunk 2 × 8 further on, alone; every request is a GetBlocks call and so
 // a bitswap session of its own.
 func BenchmarkExchangeSlidingVsStream(b *testing.B) {
-	benchExchangeVsStream(b, fetchSliding(8))
+	benchExchangeVsStream(b, randomBlocks(fetchSliding(8)))
 }
 
 // fetcher fetches cids through ex, calling got once per block delivered.
@@ -93,32 +93,60 @@ func fetchSliding(window int) fetcher {
 	}
 }
 
-func benchExchangeVsStream(b *testing.B, fetch fetcher) {
+// benchCase fills the seed's store with size bytes (outside the timer) and
+// returns the fetch to time: it calls got once per block delivered and
+// fails b unless it got everything.
+type benchCase func(b *testing.B, seed blockstore.Blockstore, size int) func(dst *benchPeer, got func())
+
+// randomBlocks fills the seed with random 256 KiB blocks and fetches them
+// all with fetch.
+func randomBlocks(fetch fetcher) benchCase {
+	return func(b *testing.B, seed blockstore.Blockstore, size int) func(*benchPeer, func()) {
+		var cids []cid.Cid
+		for i := 0; i < size/benchBlockSize; i++ {
+			data := make([]byte, benchBlockSize)
+			rand.Read(data)
+			blk, _ := blocks.NewBlockWithCid(data, content.RawCID(data))
+			seed.Put(context.Background(), blk)
+			cids = append(cids, blk.Cid())
+		}
+		return func(dst *benchPeer, got func()) {
+			n := 0
+			fetch(dst.ex, cids, func() { n++; got() })
+			if n != len(cids) {
+				b.Fatalf("exchange delivered %d of %d blocks", n, len(cids))
+			}
+		}
+	}
+}
+
+const benchBlockSize = 256 << 10
+
+func benchExchangeVsStream(b *testing.B, fill benchCase) {
+	benchVsStream(b, fill, func(b *testing.B) (blockstore.Blockstore, func()) { return newStore(), func() {} })
+}
+
+// benchVsStream runs fill's fetch into a peer whose store dstStore makes
+// against a raw stream copy of the same size, and reports the figures.
+func benchVsStream(b *testing.B, fill benchCase, dstStore func(*testing.B) (blockstore.Blockstore, func())) {
 	size := 64 << 20
 	if os.Getenv("BENCH_QUICK") != "" {
 		size = 16 << 20
 	}
-	const blockSize = 256 << 10
 	var exSecs, rawSecs, firstSecs float64
 	var exCPU, rawCPU time.Duration
 	for range b.N {
 		b.StopTimer()
-		src, dst := newBenchPeer(b), newBenchPeer(b)
-		var cids []cid.Cid
-		for i := 0; i < size/blockSize; i++ {
-			data := make([]byte, blockSize)
-			rand.Read(data)
-			blk, _ := blocks.NewBlockWithCid(data, content.RawCID(data))
-			src.bs.Put(context.Background(), blk)
-			cids = append(cids, blk.Cid())
-		}
+		dbs, closeStore := dstStore(b)
+		src, dst := newBenchPeer(b, newStore()), newBenchPeer(b, dbs)
+		fetch := fill(b, src.bs, size)
 		if err := dst.h.Connect(context.Background(), peer.AddrInfo{ID: src.h.ID(), Addrs: src.h.Addrs()}); err != nil {
 			b.Fatal(err)
 		}
 		// Raw stream: src writes size bytes, dst reads them.
 		src.h.SetStreamHandler("/bench/raw", func(s network.Stream) {
-			buf := make([]byte, blockSize)
-			for sent := 0; sent < size; sent += blockSize {
+			buf := make([]byte, benchBlockSize)
+			for sent := 0; sent < size; sent += benchBlockSize {
 				if _, err := s.Write(buf); err != nil {
 					break
 				}
@@ -138,21 +166,19 @@ func benchExchangeVsStream(b *testing.B, fetch fetcher) {
 		rawSecs += time.Since(start).Seconds()
 		rawCPU += processCPU(b) - cpu
 		start, cpu = time.Now(), processCPU(b)
-		got := 0
-		fetch(dst.ex, cids, func() {
-			if got == 0 {
+		first := true
+		fetch(dst, func() {
+			if first {
 				firstSecs += time.Since(start).Seconds()
+				first = false
 			}
-			got++
 		})
-		if got != len(cids) {
-			b.Fatalf("exchange delivered %d of %d blocks", got, len(cids))
-		}
 		exSecs += time.Since(start).Seconds()
 		exCPU += processCPU(b) - cpu
 		b.StopTimer()
 		src.close()
 		dst.close()
+		closeStore()
 		b.StartTimer()
 	}
 	mb := float64(size) * float64(b.N) / 1e6
@@ -181,12 +207,11 @@ type benchPeer struct {
 	close func()
 }
 
-func newBenchPeer(b *testing.B) *benchPeer {
+func newBenchPeer(b *testing.B, bs blockstore.Blockstore) *benchPeer {
 	h, err := host.New(context.Background(), host.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	bs := newStore()
 	ex := New(context.Background(), Config{Host: h, Blockstore: bs})
 	return &benchPeer{h: h, bs: bs, ex: ex, close: func() { ex.Close(); h.Close() }}
 }

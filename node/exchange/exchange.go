@@ -123,7 +123,7 @@ func New(ctx context.Context, cfg Config) *Exchange {
 		bsn = siteNet{bsn, e.site}
 	}
 	e.bs = bitswap.New(ctx, bsn, nil, cfg.Blockstore, opts...)
-	e.svc = blockservice.New(cfg.Blockstore, e.bs)
+	e.svc = blockservice.New(cfg.Blockstore, verifiedFetches{e.bs})
 	return e
 }
 
@@ -140,7 +140,9 @@ func (e *Exchange) SetSeeds(ids []peer.ID) {
 // GetBlocks fetches blocks by CID from connected peers: the blockservice
 // answers from the local store first, and verifies and stores every block
 // that comes from the network; a fetch that stalls is asked again (see
-// stallSource). It has content.BlockSource's signature.
+// stallSource). It has content.BlockSource's signature. Blocks from the
+// network are marked content.Verified (verifiedFetches), those from the
+// local store are not.
 func (e *Exchange) GetBlocks(ctx context.Context, cids []cid.Cid) <-chan blocks.Block {
 	return stallSource{src: sessionSource{e.svc}, stall: e.stall, quick: e.quick, haves: e.haves, settle: e.settle, active: e.active, log: e.log}.GetBlocks(ctx, cids)
 }
