@@ -122,7 +122,7 @@ func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, p
 			if e.a == s.seedIdx {
 				done = s.seed.due(s.now, done[:0])
 				for _, id := range done {
-					s.finish(id)
+					s.seedSent(id)
 				}
 				continue
 			}
@@ -152,10 +152,10 @@ func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, p
 			if e.ver == 0 && s.grants != nil && s.dev[d].online && s.dev[d].missing > 0 && !s.partitioned[s.dev[d].site] {
 				// Like an agent, d first asks the seed for the release's
 				// block list: the seed's grant rule sees d active in its
-				// site a round trip before d asks for a chunk, so the
-				// devices the manifest reached together share the first
-				// blocks (policy.SiteGrants).
-				s.grants.Allow(s.dev[d].site, blockListChunk, d, s.wallClock())
+				// site before d asks for a chunk, a round trip later, so
+				// the devices the manifest reached together share the
+				// first blocks (policy.SiteGrants).
+				s.toSeed(message{kind: msgBlockList, d: d})
 				s.q.push(event{t: s.now + s.seedRTT, kind: evAnnounce, a: d, ver: 1})
 				continue
 			}
@@ -179,6 +179,9 @@ func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, p
 		case evPartition:
 			heal := e.ver == 1
 			for _, si := range cuts[e.a].sites {
+				s.seedPartition(si, !heal)
+			}
+			for _, si := range cuts[e.a].sites {
 				s.partition(si, !heal)
 			}
 		case evRetry:
@@ -194,6 +197,26 @@ func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, p
 			s.forgetWants(d)
 			if s.dev[d].waiting {
 				s.askSeed(d)
+			}
+		case evSeedMsg:
+			m := s.seedIn.pop()
+			switch m.kind {
+			case msgWants:
+				s.onWants(m)
+			case msgBlockList:
+				s.onBlockList(m)
+			case msgCancel:
+				s.onCancel(m)
+			}
+		case evSiteMsg:
+			m := s.siteIn.pop()
+			switch m.kind {
+			case msgChunk:
+				s.onChunk(m)
+			case msgRefused:
+				s.onRefused(m)
+			case msgPartial:
+				s.onPartial(m)
 			}
 		case evSample:
 			s.sample()
@@ -260,11 +283,11 @@ func (s *state) toggle(d int32) {
 		if id := s.dev[d].downFlow; id >= 0 {
 			src := s.flows[id].src
 			s.abort(id)
-			if src == s.seedIdx {
-				s.seedNext()
-			} else {
-				s.serveWaiting(s.dev[src].site, src)
-			}
+			s.serveWaiting(s.dev[src].site, src)
+		}
+		if s.dev[d].atSeed {
+			s.toSeed(message{kind: msgCancel, d: d, ses: s.dev[d].ses})
+			s.endSession(d)
 		}
 		// Its uploads end too: their receivers look elsewhere.
 		var victims []int32
@@ -352,17 +375,17 @@ func (s *state) wakeSite(si int32) {
 	}
 }
 
-// partition cuts site si from the WAN (its seed transfers end) or heals it.
+// partition cuts site si from the WAN (its sessions with the seed end)
+// or heals it; seedPartition is the seed's side.
 func (s *state) partition(si int32, cut bool) {
 	s.partitioned[si] = cut
 	if cut {
 		for _, d := range s.sites[si] {
-			if id := s.dev[d].downFlow; id >= 0 && s.flows[id].src == s.seedIdx {
-				s.abort(id)
+			if s.dev[d].atSeed {
+				s.endSession(d)
 				s.tryFetch(d) // a LAN peer may help
 			}
 		}
-		s.seedNext()
 		return
 	}
 	for _, d := range s.sites[si] {
@@ -417,16 +440,25 @@ func gossipHops(rng *rand.Rand, n, degree int) []int32 {
 }
 
 // next takes the earliest event from the groups' heap, the other
-// events' heap and the FIFOs.
+// events' heap, the FIFOs and the messages in flight (a message is
+// returned as an event of kind evSeedMsg or evSiteMsg, to be popped from
+// its FIFO).
 func (s *state) next() (event, bool) {
-	var first *fifo
+	var first *fifo[event]
 	var e *event
 	if len(s.q.other) > 0 {
 		e = &s.q.other[0]
 	}
-	for _, f := range [...]*fifo{&s.stalls, &s.lanStarts, &s.seedStarts} {
+	for _, f := range [...]*fifo[event]{&s.stalls, &s.lanStarts} {
 		if h := f.peek(); h != nil && (e == nil || h.before(e)) {
 			first, e = f, h
+		}
+	}
+	var msg event
+	for k, f := range [...]*fifo[message]{&s.seedIn, &s.siteIn} {
+		if m := f.peek(); m != nil && (e == nil || earlier(m.t, m.seq, e.t, e.seq)) {
+			msg = event{t: m.t, seq: m.seq, kind: evSeedMsg + uint8(k)}
+			first, e = nil, &msg
 		}
 	}
 	if s.q.groups() > 0 {
@@ -437,6 +469,8 @@ func (s *state) next() (event, bool) {
 	switch {
 	case e == nil:
 		return event{}, false
+	case e == &msg:
+		return msg, true
 	case first != nil:
 		return first.pop(), true
 	}
