@@ -11,7 +11,6 @@ const (
 	evChurn                  // a device goes offline or comes back (a = device)
 	evPartition              // a partition begins or heals (a = partition, b = 1 at heal)
 	evRetry                  // a stall check: a device re-asks if nothing arrived (a = device)
-	evSample                 // a time-series row
 	evSeedMsg                // a message reaches the seed (seedIn's first)
 	evSiteMsg                // a message reaches a site (siteIn's first)
 )

@@ -24,45 +24,22 @@ type message struct {
 	size float64
 	d    int32
 	c    int32
-	n    int32 // msgWants: how many chunk ids it carries in wantIDs
+	n    int32 // msgWants: how many chunk ids it carries, from c in the sender's wantOut
 	kind uint8
 	ses  uint16 // the device's session it belongs to
 	last bool   // msgChunk: the seed has nothing more queued for d
-}
-
-// idFifo holds the chunk ids of the want messages in flight, in the
-// order of the messages.
-type idFifo struct {
-	ids  []int32
-	head int
-}
-
-func (f *idFifo) push(ids []int32) {
-	if f.head > 1<<16 && 2*f.head > len(f.ids) {
-		// Compacted here, not in take: what take returned is read until
-		// the message is handled, and handling a want sends none.
-		f.ids = append(f.ids[:0], f.ids[f.head:]...)
-		f.head = 0
-	}
-	f.ids = append(f.ids, ids...)
-}
-
-func (f *idFifo) take(n int32) []int32 {
-	ids := f.ids[f.head : f.head+int(n)]
-	f.head += int(n)
-	return ids
 }
 
 // toSeed sends m from a site; it reaches the seed wanDelay from now.
 func (s *state) toSeed(m message) {
 	s.q.seq++
 	m.t, m.seq = s.now+s.wanDelay, s.q.seq
-	s.seedIn.push(m)
+	s.outSeed = append(s.outSeed, m)
 }
 
 // toSite sends m from the seed; it reaches d's site wanDelay from now.
 func (s *state) toSite(m message) {
 	s.q.seq++
 	m.t, m.seq = s.now+s.wanDelay, s.q.seq
-	s.siteIn.push(m)
+	s.outSite = append(s.outSite, m)
 }

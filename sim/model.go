@@ -71,10 +71,13 @@ type state struct {
 	seedQHead  int
 	seedActive int
 	seedCut    []bool // the seed's view of the partitions
-	// Messages in flight between the seed and the sites (messages.go).
-	seedIn, siteIn fifo[message]
-	wantIDs        idFifo
-	wantBuf        []int32
+	// Messages in flight between the seed and the sites (messages.go):
+	// those arriving in this window, and those sent in it (the outboxes,
+	// handed over at the barrier; a want message's chunk ids are in
+	// wantOut, then the seed's wantIn).
+	seedIn, siteIn   fifo[message]
+	outSeed, outSite []message
+	wantOut, wantIn  []int32
 
 	flows     []flow
 	freeFlows []int32
@@ -89,11 +92,22 @@ type state struct {
 
 	stageBP uint32 // the current rollout stage, in basis points
 
-	// Totals.
+	// The logical process (windows.go): the seed's, or a worker's, which
+	// simulates the sites from siteLo to siteHi.
+	isSeed         bool
+	siteLo, siteHi int32
+	cuts           [][]int32    // per partition, the sites it cuts
+	siteRng        []*rand.Rand // per site, for churn: a site's draws do not depend on the others'
+	done           []int32      // scratch: flows complete at an event
+
+	// Totals of the process's sites (whole bytes: exact in any order).
 	bytesSeed, bytesPeers, bytesWasted float64
 	installed                          int
-	series                             []Sample
-	sampleEvery                        float64
+	// tally is the process's totals at each sample time (nil for the seed).
+	tally       []Sample
+	samples     int
+	nextSample  float64
+	sampleEvery float64
 }
 
 const seedBit = -1
@@ -138,7 +152,7 @@ func newState(sc *Scenario, strategy string, seed uint64) (*state, error) {
 	s.devUp, s.devDown, s.siteDown = sc.Devices.Uplink, sc.Devices.Downlink, sc.Sites.Downlink
 	s.seedRTT = 2 * (sc.Seed.Latency.Seconds() + sc.Sites.Latency.Seconds() + sc.Sites.LANLatency.Seconds())
 	s.lanRTT = 2 * sc.Sites.LANLatency.Seconds()
-	s.wanDelay = s.seedRTT / 2
+	s.wanDelay = max(s.seedRTT/2, minWindow)
 	s.wanCap = mathis(s.seedRTT, sc.Sites.Loss)
 	s.lanCap = mathis(s.lanRTT, sc.Sites.LANLoss)
 	if sc.Seed.Link > 0 {
@@ -193,6 +207,7 @@ func newState(sc *Scenario, strategy string, seed uint64) (*state, error) {
 	// neighbours', not in a small allocation of their own.
 	s.upStride = 1 + sc.Devices.UploadSlots
 	s.up = make([]int32, total*s.upStride)
+	s.flows = make([]flow, total) // a LAN flow's slot is its receiver's
 	s.q = newEventQueue(total + 1)
 	s.siteCount = make([]int32, nSites*s.nChunks)
 	s.siteHas = make([]uint64, nSites*s.words)
@@ -388,11 +403,11 @@ func (s *state) askSeed(d int32) {
 		if s.grants != nil {
 			from = s.dev[d].wantEnd
 		}
-		ids := s.wantBuf[:0]
-		for c := s.firstWanted(d, seedBit, true, from); c >= 0 && len(ids) < wantBatch; c = s.firstWanted(d, seedBit, true, c+1) {
-			ids = append(ids, c)
+		off := len(s.wantOut)
+		for c := s.firstWanted(d, seedBit, true, from); c >= 0 && len(s.wantOut)-off < wantBatch; c = s.firstWanted(d, seedBit, true, c+1) {
+			s.wantOut = append(s.wantOut, c)
 		}
-		s.wantBuf = ids
+		ids := s.wantOut[off:]
 		if len(ids) == 0 {
 			// Everything d lacks is on its LAN or was asked for (granted
 			// to a neighbour): d waits. Like node/exchange, it asks
@@ -407,8 +422,7 @@ func (s *state) askSeed(d int32) {
 		if s.grants != nil {
 			s.dev[d].wantEnd = ids[len(ids)-1] + 1
 		}
-		s.wantIDs.push(ids)
-		m.n = int32(len(ids))
+		m.c, m.n = int32(off), int32(len(ids))
 	}
 	s.dev[d].ses++
 	m.ses = s.dev[d].ses
@@ -520,8 +534,11 @@ func (s *state) busy(d int32) {
 func (s *state) start(src, d int32, c int32) {
 	s.dev[src].upUsed++
 	s.busy(d)
-	id := s.newFlow(flow{src: src, dst: d, chunk: c, size: s.chunkLen[c], left: s.chunkLen[c],
-		cap: min(float64(s.devDown), s.lanCap), site: s.dev[d].site})
+	// A LAN flow's slot is its receiver's (one download at a time): no
+	// pool, and ids do not depend on the order sites are simulated in.
+	id := d
+	s.flows[id] = flow{src: src, dst: d, chunk: c, size: s.chunkLen[c], left: s.chunkLen[c],
+		cap: min(float64(s.devDown), s.lanCap), site: s.dev[d].site, gen: s.flows[id].gen + 1, live: true}
 	s.dev[d].downFlow = id
 	if s.dev[d].lastEnd == s.now {
 		s.activate(id)
@@ -542,7 +559,7 @@ func (s *state) activate(id int32) {
 // finish handles a completed LAN flow.
 func (s *state) finish(id int32) {
 	f := s.flows[id]
-	s.freeFlow(id)
+	s.endLANFlow(id)
 	d, src := f.dst, f.src
 	s.dev[d].idle = true
 	s.dev[d].downFlow = -1
@@ -623,6 +640,12 @@ func (s *state) setWaitBit(d int32, on bool) {
 	}
 }
 
+// endLANFlow frees a LAN flow's slot (its receiver's).
+func (s *state) endLANFlow(id int32) {
+	s.flows[id].live = false
+	s.flows[id].active = false
+}
+
 // abort cancels a LAN download (its receiver or its source went offline).
 func (s *state) abort(id int32) {
 	f := &s.flows[id]
@@ -632,7 +655,7 @@ func (s *state) abort(id int32) {
 		s.reschedule(f.src)
 	}
 	d, src := f.dst, f.src
-	s.freeFlow(id)
+	s.endLANFlow(id)
 	s.dev[d].idle = true
 	s.dev[d].downFlow = -1
 	s.dev[src].upUsed--

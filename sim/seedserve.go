@@ -18,7 +18,7 @@ type seedPeer struct {
 // onWants judges device d's wants (m) at the seed.
 func (s *state) onWants(m message) {
 	d := m.d
-	ids := s.wantIDs.take(m.n)
+	ids := s.wantIn[m.c : m.c+m.n]
 	si := s.dev[d].site
 	if s.seedCut[si] {
 		return // sent before the cut: the device ended its session at the cut
