@@ -5,6 +5,7 @@ import (
 	"context"
 	"math"
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,18 +23,29 @@ import (
 // a generator per site, and totals are sums of whole bytes (exact in any
 // order), so a run gives the same bytes on any number of workers.
 type run struct {
-	base    *state
-	seed    *state   // the seed's logical process
-	lps     []*state // the workers, each the sites from siteLo to siteHi
-	all     []*state // the seed, then the workers
-	owner   []int32  // per site, its worker
-	window  float64
-	inbox   []message // the seed's messages of the next window, being sorted
-	start   []chan float64
-	done    chan error
+	base   *state
+	seed   *state   // the seed's logical process
+	lps    []*state // the shards of sites, each the sites from siteLo to siteHi
+	all    []*state // the seed, then the shards: a window's tasks
+	owner  []int32  // per site, its shard
+	window float64
+	inbox  []message // the seed's messages of the next window, being sorted
+	// The workers: this goroutine and helpers, started once, that take
+	// a window's tasks in turn (the seed first, the largest) until none
+	// is left, so that a slow task does not hold the others up.
+	helpers int
+	start   []chan struct{}
+	done    chan struct{}
+	task    atomic.Int32
+	errs    []error // per task
+	end     float64
 	maxT    float64
 	stopped bool
 }
+
+// shardsPerWorker is how many shards of sites a run has per worker:
+// enough that workers taking them in turn finish a window together.
+const shardsPerWorker = 4
 
 // minWindow is the shortest window: a scenario without any WAN latency
 // still gets messages a microsecond late rather than a run that cannot
@@ -62,13 +74,17 @@ func newRun(base *state, workers int) *run {
 	r.seed.flows, r.seed.freeFlows = nil, nil // the seed's own pool
 	r.seed.seed = newSeedGroup(r.seed, nSites)
 	r.all = append(r.all, r.seed)
-	// Workers take consecutive sites, about as many devices each.
+	// Shards take consecutive sites, about as many devices each.
+	shards := 1
+	if workers > 1 {
+		shards = min(nSites, shardsPerWorker*workers)
+	}
 	total := len(base.dev)
 	si := 0
-	for k := range workers {
+	for k := range shards {
 		w := base.fork()
 		w.siteLo = int32(si)
-		for placed := 0; si < nSites && (k == workers-1 || placed < total/workers); si++ {
+		for placed := 0; si < nSites && (k == shards-1 || placed < total/shards); si++ {
 			placed += len(base.sites[si])
 			r.owner[si] = int32(k)
 		}
@@ -77,19 +93,31 @@ func newRun(base *state, workers int) *run {
 		r.lps = append(r.lps, w)
 		r.all = append(r.all, w)
 	}
-	if workers > 1 {
-		r.start = make([]chan float64, workers)
-		r.done = make(chan error, workers)
-		for k := 1; k < workers; k++ {
-			r.start[k] = make(chan float64)
-			go func(w *state, start chan float64) {
-				for end := range start {
-					r.done <- w.runUntil(end, r.maxT)
-				}
-			}(r.lps[k], r.start[k])
-		}
+	r.errs = make([]error, len(r.all))
+	r.helpers = workers - 1
+	r.done = make(chan struct{}, r.helpers)
+	for range r.helpers {
+		start := make(chan struct{})
+		r.start = append(r.start, start)
+		go func() {
+			for range start {
+				r.work()
+				r.done <- struct{}{}
+			}
+		}()
 	}
 	return r
+}
+
+// work runs tasks of the current window until none is left.
+func (r *run) work() {
+	for {
+		k := int(r.task.Add(1)) - 1
+		if k >= len(r.all) {
+			return
+		}
+		r.errs[k] = r.all[k].runUntil(r.end, r.maxT)
+	}
 }
 
 // siteLP is the worker that simulates device d's site.
@@ -127,29 +155,32 @@ func (r *run) run(ctx context.Context, maxT float64, want int, progress Progress
 	return nil
 }
 
-// step runs one window on every process: the seed and the first
-// worker on this goroutine, the other workers on theirs.
+// step runs one window on every process, on every worker. The channel
+// operations order the helpers' work after this goroutine's writes
+// (the merge) and before its reads.
 func (r *run) step(end float64) error {
-	for k := 1; k < len(r.lps); k++ {
-		r.start[k] <- end
+	r.end = end
+	r.task.Store(0)
+	for _, start := range r.start {
+		start <- struct{}{}
 	}
-	err := r.seed.runUntil(end, r.maxT)
-	if e := r.lps[0].runUntil(end, r.maxT); err == nil {
-		err = e
+	r.work()
+	for range r.helpers {
+		<-r.done
 	}
-	for k := 1; k < len(r.lps); k++ {
-		if e := <-r.done; err == nil {
-			err = e
+	for _, err := range r.errs {
+		if err != nil {
+			return err
 		}
 	}
-	return err
+	return nil
 }
 
 func (r *run) stop() {
 	if !r.stopped {
 		r.stopped = true
-		for k := 1; k < len(r.lps); k++ {
-			close(r.start[k])
+		for _, start := range r.start {
+			close(start)
 		}
 	}
 }
