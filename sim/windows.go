@@ -209,7 +209,11 @@ func (r *run) merge() {
 		}
 		return cmp.Compare(a.seq, b.seq)
 	})
-	seed.wantIn = seed.wantIn[:0] // the last window's are all handled
+	if seed.seedIn.peek() == nil {
+		// The last window's are all handled (a message can be left only
+		// when rounding puts it at the very end of the next window).
+		seed.wantIn = seed.wantIn[:0]
+	}
 	for _, m := range r.inbox {
 		if m.kind == msgWants && m.n > 0 {
 			from := r.lps[r.owner[r.base.dev[m.d].site]].wantOut[m.c : m.c+m.n]
