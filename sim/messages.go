@@ -20,17 +20,18 @@ const (
 // A message is in flight between the seed and a site until t.
 type message struct {
 	t    float64
-	seq  uint64 // insertion order, shared with the events: ties resolve the same way every run
+	seq  uint64 // insertion order in the receiver's queue (the sender's until the barrier)
 	size float64
 	d    int32
-	c    int32
-	n    int32 // msgWants: how many chunk ids it carries, from c in the sender's wantOut
+	c    int32 // the chunk; msgWants: where its chunk ids start in the sender's wantOut (the seed's wantIn once handed over)
+	n    int32 // msgWants: how many chunk ids it carries
 	kind uint8
 	ses  uint16 // the device's session it belongs to
 	last bool   // msgChunk: the seed has nothing more queued for d
 }
 
-// toSeed sends m from a site; it reaches the seed wanDelay from now.
+// toSeed sends m from a site; it reaches the seed wanDelay from now,
+// handed over at the window's barrier (windows.go).
 func (s *state) toSeed(m message) {
 	s.q.seq++
 	m.t, m.seq = s.now+s.wanDelay, s.q.seq

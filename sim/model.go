@@ -79,6 +79,9 @@ type state struct {
 	outSeed, outSite []message
 	wantOut, wantIn  []int32
 
+	// flows are, in a worker, the LAN flows, one slot per receiver
+	// (shared by the workers: each writes its own devices'); in the seed's
+	// process, the seed's flows, a pool with its free slots.
 	flows     []flow
 	freeFlows []int32
 	// up holds the devices' groups of active uploads, upStride entries

@@ -152,7 +152,8 @@ func (s *state) seedSent(id int32) {
 	}
 	s.toSite(message{kind: msgChunk, d: d, c: f.chunk, size: f.size, ses: p.ses, last: !more})
 	if more {
-		s.seedActive-- // keeps its slot: seedSend takes it again
+		// d keeps its slot: seedSend takes the one this frees at once.
+		s.seedActive--
 		s.seedSendNext(d)
 		return
 	}
