@@ -79,8 +79,8 @@ type state struct {
 	outSeed, outSite []message
 	wantOut, wantIn  []int32
 
-	// flows are, in a worker, the LAN flows, one slot per receiver
-	// (shared by the workers: each writes its own devices'); in the seed's
+	// flows are, in a shard, the LAN flows, one slot per receiver
+	// (shared by the shards: each writes its own devices'); in the seed's
 	// process, the seed's flows, a pool with its free slots.
 	flows     []flow
 	freeFlows []int32
@@ -95,7 +95,7 @@ type state struct {
 
 	stageBP uint32 // the current rollout stage, in basis points
 
-	// The logical process (windows.go): the seed's, or a worker's, which
+	// The logical process (windows.go): the seed's, or a shard's, which
 	// simulates the sites from siteLo to siteHi.
 	isSeed         bool
 	siteLo, siteHi int32

@@ -118,7 +118,7 @@ func simulateOn(ctx context.Context, sc *Scenario, strategy string, seed uint64,
 		}
 	}
 	// Partitions are known in advance: each side hears of them at their
-	// times, the seed of every cut site, a worker of its own.
+	// times, the seed of every cut site, a shard of its own.
 	for k, p := range sc.Partitions {
 		for _, w := range r.all {
 			w.q.push(event{t: p.From.Seconds(), kind: evPartition, a: int32(k)})
@@ -155,7 +155,7 @@ func (s *state) runUntil(end, maxT float64) error {
 		}
 		s.now = e.t
 		// An event every process hears of (a stage, a partition) counts
-		// once, at the first worker, whatever the number of workers.
+		// once, at the first shard, whatever the number of shards.
 		if e.kind != evStage && e.kind != evPartition || !s.isSeed && s.siteLo == 0 {
 			s.events++
 		}
@@ -167,7 +167,7 @@ func (s *state) runUntil(end, maxT float64) error {
 }
 
 // handle is one event of a logical process: the seed's (its flows'
-// completions, messages to it, partitions) or a worker's sites'.
+// completions, messages to it, partitions) or a shard's sites'.
 func (s *state) handle(e event) {
 	switch e.kind {
 	case evGroup:

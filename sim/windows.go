@@ -14,14 +14,15 @@ import (
 // and every message between the seed and a site arrives the one-way WAN
 // latency L after it is sent (messages.go). So the run goes in windows
 // [T, T+L), T the earliest event anywhere: within a window no message
-// sent in it can arrive, and the seed and the sites (partitioned over the
-// workers) handle their events apart, in parallel. At the barrier the
-// messages of the window are handed over, in an order that does not depend
-// on the workers: to the seed by (time, site, sequence), to a site in the
-// seed's order. A worker's events keep each site's own order (its
-// sequence numbers only grow), sites' events commute, churn draws from
-// a generator per site, and totals are sums of whole bytes (exact in any
-// order), so a run gives the same bytes on any number of workers.
+// sent in it can arrive, and the seed and the sites (in shards of
+// consecutive sites) handle their events apart, in parallel, on the
+// workers. At the barrier the messages of the window are handed over, in
+// an order that does not depend on the shards: to the seed by (time, site,
+// sequence), to a site in the seed's order. A shard's events keep each
+// site's own order (its sequence numbers only grow), sites' events
+// commute, churn draws from a generator per site, and totals are sums of
+// whole bytes (exact in any order), so a run gives the same bytes on any
+// number of workers.
 type run struct {
 	base   *state
 	seed   *state   // the seed's logical process
@@ -120,7 +121,7 @@ func (r *run) work() {
 	}
 }
 
-// siteLP is the worker that simulates device d's site.
+// siteLP is the shard that simulates device d's site.
 func (r *run) siteLP(d int32) *state { return r.lps[r.owner[r.base.dev[d].site]] }
 
 // run simulates windows until want devices installed, nothing is left
@@ -238,7 +239,7 @@ func (r *run) installed() int {
 }
 
 // results fills in the totals and the time series: sums over the
-// workers, and the run's end (the last event handled).
+// shards, and the run's end (the last event handled).
 func (r *run) results(res *Result) {
 	end := 0.0
 	for _, p := range r.all {
