@@ -45,8 +45,11 @@ type run struct {
 }
 
 // shardsPerWorker is how many shards of sites a run has per worker:
-// enough that workers taking them in turn finish a window together.
-const shardsPerWorker = 4
+// enough that workers taking them in turn finish a window together. More
+// shards also do less work, as a shard's heap is smaller (cachegrind,
+// 10,000 devices: one worker on 1 shard 19.04 G instructions, on 4
+// 18.38 G; two workers on 8 shards 18.09 G, on 16 17.85 G).
+const shardsPerWorker = 8
 
 // minWindow is the shortest window: a scenario without any WAN latency
 // still gets messages a microsecond late rather than a run that cannot
@@ -76,10 +79,7 @@ func newRun(base *state, workers int) *run {
 	r.seed.seed = newSeedGroup(r.seed, nSites)
 	r.all = append(r.all, r.seed)
 	// Shards take consecutive sites, about as many devices each.
-	shards := 1
-	if workers > 1 {
-		shards = min(nSites, shardsPerWorker*workers)
-	}
+	shards := min(nSites, shardsPerWorker*workers)
 	total := len(base.dev)
 	si := 0
 	for k := range shards {
