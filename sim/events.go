@@ -11,7 +11,8 @@ const (
 	evChurn                  // a device goes offline or comes back (a = device)
 	evPartition              // a partition begins or heals (a = partition, b = 1 at heal)
 	evRetry                  // a stall check: a device re-asks if nothing arrived (a = device)
-	evSample                 // a time-series row
+	evSeedMsg                // a message reaches the seed (seedIn's first)
+	evSiteMsg                // a message reaches a site (siteIn's first)
 )
 
 type event struct {
@@ -232,29 +233,30 @@ func (h *otherEvents) Pop() any {
 	return e
 }
 
-// fifo holds events that are all queued the same delay after the time
-// they are queued at (stall checks, request round trips): they arrive in
-// (t, seq) order, so a FIFO keeps them ordered at O(1) instead of the heap.
-type fifo struct {
-	ev   []event
-	head int
+// fifo holds events (or messages) that are all queued the same delay
+// after the time they are queued at (stall checks, request round trips,
+// messages between the seed and the sites): they arrive in (t, seq)
+// order, so a FIFO keeps them ordered at O(1) instead of the heap.
+type fifo[T any] struct {
+	items []T
+	head  int
 }
 
-func (f *fifo) push(e event) { f.ev = append(f.ev, e) }
+func (f *fifo[T]) push(e T) { f.items = append(f.items, e) }
 
-// peek is the earliest event, nil if none.
-func (f *fifo) peek() *event {
-	if f.head == len(f.ev) {
+// peek is the earliest item, nil if none.
+func (f *fifo[T]) peek() *T {
+	if f.head == len(f.items) {
 		return nil
 	}
-	return &f.ev[f.head]
+	return &f.items[f.head]
 }
 
-func (f *fifo) pop() event {
-	e := f.ev[f.head]
+func (f *fifo[T]) pop() T {
+	e := f.items[f.head]
 	f.head++
-	if f.head > 4096 && 2*f.head > len(f.ev) {
-		f.ev = append(f.ev[:0], f.ev[f.head:]...)
+	if f.head > 4096 && 2*f.head > len(f.items) {
+		f.items = append(f.items[:0], f.items[f.head:]...)
 		f.head = 0
 	}
 	return e

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 	"unsafe"
@@ -45,7 +46,7 @@ func TestQueueOrdersLikeASort(t *testing.T) {
 			s.stalls.push(e)
 			pending[key{evRetry, next}] = e
 		default:
-			e, ok := s.next()
+			e, ok := s.next(math.Inf(1), math.Inf(1))
 			if ok != (len(pending) > 0) {
 				t.Fatalf("next: ok %v with %d pending", ok, len(pending))
 			}

@@ -186,9 +186,3 @@ func (g *seedGroup) left(id int32, now float64) float64 {
 	g.advance(now)
 	return f.tag - g.clock(f.site, now)
 }
-
-// rate is the current rate of flow id.
-func (g *seedGroup) rate(id int32) float64 {
-	k := len(g.sites[g.s.flows[id].site].flows)
-	return min(g.level(k), g.lambda)
-}

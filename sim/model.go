@@ -30,6 +30,9 @@ type state struct {
 	devUp, devDown, siteDown Rate
 	wanCap, lanCap           float64 // per-flow loss limits (Mathis)
 	seedRTT, lanRTT          float64
+	// wanDelay is the one-way latency between the seed and a device
+	// (seedRTT/2): every message between them takes it.
+	wanDelay float64
 
 	// Devices (honest first, then malicious): the fields every event
 	// touches in one struct (one cache line), the rest in arrays.
@@ -60,18 +63,25 @@ type state struct {
 	lan         lanOffers
 	partitioned []bool
 
-	// Seed.
-	grants    *policy.SiteGrants[int32, int32, int32]
-	seedQueue []int32
-	seedQHead int
-	// The seed sends to Slots devices at once. Requests in flight (their
-	// round trip not yet over) do not hold a slot, as bitswap keeps wants
-	// in flight ahead of the data: up to Slots more are admitted, and
-	// those whose round trip ended wait in seedReady for a slot.
-	seedActive  int
-	seedPending int
-	seedReady   []flowRef
+	// Seed (seedserve.go): it sends to Slots devices at once, the others
+	// wait in seedQueue.
+	grants     *policy.SiteGrants[int32, int32, int32]
+	peers      []seedPeer
+	seedQueue  []seedTurn
+	seedQHead  int
+	seedActive int
+	seedCut    []bool // the seed's view of the partitions
+	// Messages in flight between the seed and the sites (messages.go):
+	// those arriving in this window, and those sent in it (the outboxes,
+	// handed over at the barrier; a want message's chunk ids are in
+	// wantOut, then the seed's wantIn).
+	seedIn, siteIn   fifo[message]
+	outSeed, outSite []message
+	wantOut, wantIn  []int32
 
+	// flows are, in a shard, the LAN flows, one slot per receiver
+	// (shared by the shards: each writes its own devices'); in the seed's
+	// process, the seed's flows, a pool with its free slots.
 	flows     []flow
 	freeFlows []int32
 	// up holds the devices' groups of active uploads, upStride entries
@@ -80,16 +90,27 @@ type state struct {
 	upStride int
 	seed     *seedGroup
 	// Events a fixed delay after now, each in time order: stall checks
-	// and flow starts after a LAN or WAN round trip.
-	stalls, lanStarts, seedStarts fifo
+	// and flow starts after a LAN round trip.
+	stalls, lanStarts fifo[event]
 
 	stageBP uint32 // the current rollout stage, in basis points
 
-	// Totals.
+	// The logical process (windows.go): the seed's, or a shard's, which
+	// simulates the sites from siteLo to siteHi.
+	isSeed         bool
+	siteLo, siteHi int32
+	cuts           [][]int32    // per partition, the sites it cuts
+	siteRng        []*rand.Rand // per site, for churn: a site's draws do not depend on the others'
+	done           []int32      // scratch: flows complete at an event
+
+	// Totals of the process's sites (whole bytes: exact in any order).
 	bytesSeed, bytesPeers, bytesWasted float64
 	installed                          int
-	series                             []Sample
-	sampleEvery                        float64
+	// tally is the process's totals at each sample time (nil for the seed).
+	tally       []Sample
+	samples     int
+	nextSample  float64
+	sampleEvery float64
 }
 
 const seedBit = -1
@@ -134,6 +155,7 @@ func newState(sc *Scenario, strategy string, seed uint64) (*state, error) {
 	s.devUp, s.devDown, s.siteDown = sc.Devices.Uplink, sc.Devices.Downlink, sc.Sites.Downlink
 	s.seedRTT = 2 * (sc.Seed.Latency.Seconds() + sc.Sites.Latency.Seconds() + sc.Sites.LANLatency.Seconds())
 	s.lanRTT = 2 * sc.Sites.LANLatency.Seconds()
+	s.wanDelay = max(s.seedRTT/2, minWindow)
 	s.wanCap = mathis(s.seedRTT, sc.Sites.Loss)
 	s.lanCap = mathis(s.lanRTT, sc.Sites.LANLoss)
 	if sc.Seed.Link > 0 {
@@ -188,12 +210,15 @@ func newState(sc *Scenario, strategy string, seed uint64) (*state, error) {
 	// neighbours', not in a small allocation of their own.
 	s.upStride = 1 + sc.Devices.UploadSlots
 	s.up = make([]int32, total*s.upStride)
+	s.flows = make([]flow, total) // a LAN flow's slot is its receiver's
 	s.q = newEventQueue(total + 1)
 	s.siteCount = make([]int32, nSites*s.nChunks)
 	s.siteHas = make([]uint64, nSites*s.words)
 	s.siteWait = make([][]int32, nSites)
 	s.waitMask = make([]uint64, nSites)
 	s.partitioned = make([]bool, nSites)
+	s.seedCut = make([]bool, nSites)
+	s.peers = make([]seedPeer, total)
 	s.seed = newSeedGroup(s, nSites)
 	s.initOffers()
 	if sc.Seed.OncePerSite > 0 {
@@ -204,6 +229,7 @@ func newState(sc *Scenario, strategy string, seed uint64) (*state, error) {
 	for i := range total {
 		d := int32(i)
 		s.dev[i].online, s.dev[i].idle, s.dev[i].downFlow, s.installAt[i] = true, true, -1, -1
+		s.peers[i].flow = -1
 		if s.malicious(d) {
 			continue
 		}
@@ -346,23 +372,6 @@ func (s *state) tryFetch(d int32) {
 	s.askSeed(d)
 }
 
-// askSeed sends d's request to the seed: served when a slot is free,
-// queued otherwise.
-func (s *state) askSeed(d int32) {
-	if s.partitioned[s.dev[d].site] {
-		s.wait(d)
-		return
-	}
-	if s.seedAdmits() {
-		if !s.seedServe(d) {
-			s.wait(d)
-		}
-		return
-	}
-	s.seedQueue = append(s.seedQueue, d)
-	s.wait(d)
-}
-
 // blockListChunk stands for the release's block list in the seed's grant
 // rule: a device asks for it before any chunk.
 const blockListChunk int32 = -1
@@ -373,71 +382,120 @@ const blockListChunk int32 = -1
 // is granted up to its share of the site's grants, its neighbours the rest.
 const wantBatch = 64
 
-// seedServe starts a transfer from the seed to d if the seed granted, or
-// now grants, one of the chunks d lacks and its LAN does not hold. Like
-// bitswap, d names its wanted chunks a window of wantBatch at a time, each
-// once; the seed judges each want when it arrives (policy.SiteGrants),
-// sends the granted ones in order and answers "don't have" to those it
-// gave a neighbour, which d then waits for on its LAN.
-func (s *state) seedServe(d int32) bool {
+// askSeed sends d's next wants to the seed: a window of wantBatch chunks
+// it lacks and its LAN does not hold, from where its previous wants
+// ended (each is sent once; a stall sends them all again). The seed
+// judges them when they arrive (seedserve.go) and sends the granted ones
+// back to back, or answers "don't have" (granted to neighbours, which d
+// then waits for on its LAN). d downloads nothing else meanwhile: a
+// device receives one transfer at a time.
+func (s *state) askSeed(d int32) {
+	if s.partitioned[s.dev[d].site] {
+		s.wait(d)
+		return
+	}
+	m := message{kind: msgWants, d: d}
 	if s.strategy == StrategyCentral {
-		s.start(s.seedIdx, d, -1)
-		return true
-	}
-	if s.grants == nil {
-		if c := s.firstWanted(d, seedBit, true, 0); c >= 0 {
-			s.start(s.seedIdx, d, c)
-			return true
-		}
-		return false
-	}
-	first := s.firstGranted(d)
-	if first < 0 {
-		at := s.wallClock()
-		site := s.dev[d].site
-		gw := s.granted[int(d)*s.words : (int(d)+1)*s.words]
-		for from := s.dev[d].wantEnd; first < 0; {
-			c := s.firstWanted(d, seedBit, true, from)
-			if c < 0 {
-				break
+		for c := range s.nChunks {
+			if !s.has(d, int32(c)) {
+				m.size += s.chunkLen[c]
 			}
-			for n := 0; n < wantBatch && c >= 0; n++ {
-				if s.grants.Allow(site, c, d, at) {
-					gw[c>>6] |= 1 << (c & 63)
-					if first < 0 {
-						first = c
-					}
-				}
-				from = c + 1
-				c = s.firstWanted(d, seedBit, true, from)
-			}
-			s.dev[d].wantEnd = from
 		}
+	} else {
+		from := int32(0)
+		if s.grants != nil {
+			from = s.dev[d].wantEnd
+		}
+		off := len(s.wantOut)
+		for c := s.firstWanted(d, seedBit, true, from); c >= 0 && len(s.wantOut)-off < wantBatch; c = s.firstWanted(d, seedBit, true, c+1) {
+			s.wantOut = append(s.wantOut, c)
+		}
+		ids := s.wantOut[off:]
+		if len(ids) == 0 {
+			// Everything d lacks is on its LAN or was asked for (granted
+			// to a neighbour): d waits. Like node/exchange, it asks
+			// everyone again if no chunk arrives for policy.StallTimeout
+			// (the neighbour may be gone).
+			s.wait(d)
+			if s.grants != nil {
+				s.armStall(d)
+			}
+			return
+		}
+		if s.grants != nil {
+			s.dev[d].wantEnd = ids[len(ids)-1] + 1
+		}
+		m.c, m.n = int32(off), int32(len(ids))
 	}
-	if first >= 0 {
-		s.start(s.seedIdx, d, first)
-		return true
-	}
-	// Everything d lacks is on its LAN or granted to a neighbour: d waits.
-	// Like node/exchange, it asks everyone again if no chunk arrives for
-	// policy.StallTimeout (the neighbour may be gone).
-	s.armStall(d)
-	return false
+	s.dev[d].ses++
+	m.ses = s.dev[d].ses
+	s.dev[d].atSeed = true
+	s.busy(d)
+	s.toSeed(m)
 }
 
-// firstGranted is the first chunk the seed granted d that d still lacks
-// and its LAN does not hold, or -1.
-func (s *state) firstGranted(d int32) int32 {
-	hw := s.wordsOf(d)
-	gw := s.granted[int(d)*s.words : (int(d)+1)*s.words]
-	si := int(s.dev[d].site)
-	lw := s.siteHas[si*s.words : (si+1)*s.words]
-	for w := range s.words {
-		if x := gw[w] &^ hw[w] &^ lw[w]; x != 0 {
-			return int32(w*64 + bits.TrailingZeros64(x))
+// endSession makes d, whose session with the seed ended, free to
+// download again; messages of the session still in flight are ignored.
+func (s *state) endSession(d int32) {
+	s.dev[d].atSeed = false
+	s.dev[d].idle = true
+	s.dev[d].ses++
+}
+
+// inSession tells whether a message of session ses from the seed is for
+// d's current session.
+func (s *state) inSession(d int32, ses uint16) bool {
+	return s.dev[d].atSeed && s.dev[d].ses == ses
+}
+
+// onChunk delivers a chunk from the seed to d.
+func (s *state) onChunk(m message) {
+	d := m.d
+	if !s.inSession(d, m.ses) {
+		return // d went offline or its site was cut: the chunk is lost
+	}
+	s.dev[d].lastEnd = s.now
+	s.bytesSeed += m.size
+	s.dev[d].bySeed += m.size
+	if m.c >= 0 {
+		s.gain(d, m.c)
+	} else {
+		for c := range s.nChunks {
+			if !s.has(d, int32(c)) {
+				s.gain(d, int32(c))
+			}
 		}
 	}
-	return -1
+	if m.last {
+		s.endSession(d)
+		s.tryFetch(d)
+	}
+	if m.c >= 0 {
+		s.serveWaiting(s.dev[d].site, d)
+	}
+}
+
+// onRefused ends d's session: the seed granted none of its wants. d
+// looks on its LAN, or sends its next wants.
+func (s *state) onRefused(m message) {
+	if s.inSession(m.d, m.ses) {
+		s.endSession(m.d)
+		s.tryFetch(m.d)
+	}
+}
+
+// onPartial gives d the whole chunks of a central transfer that ended
+// early (whole chunks survive an interruption).
+func (s *state) onPartial(m message) {
+	d, got := m.d, m.size
+	for c := 0; c < s.nChunks && got > 0; c++ {
+		if !s.has(d, int32(c)) && got >= s.chunkLen[c] {
+			got -= s.chunkLen[c]
+			s.bytesSeed += s.chunkLen[c]
+			s.dev[d].bySeed += s.chunkLen[c]
+			s.gain(d, int32(c))
+		}
+	}
 }
 
 var stallTimeout = policy.StallTimeout.Seconds()
@@ -454,10 +512,7 @@ func (s *state) armStall(d int32) {
 }
 
 // forgetWants makes d send all its wants again (after the grant window).
-func (s *state) forgetWants(d int32) {
-	s.dev[d].wantEnd = 0
-	clear(s.granted[int(d)*s.words : (int(d)+1)*s.words])
-}
+func (s *state) forgetWants(d int32) { s.dev[d].wantEnd = 0 }
 
 func (s *state) wait(d int32) {
 	if !s.dev[d].waiting {
@@ -467,117 +522,63 @@ func (s *state) wait(d int32) {
 	}
 }
 
-// start reserves both ends and starts the flow after the request's round
-// trip (back-to-back requests are pipelined, as bitswap keeps several
-// wants in flight, so they pay no round trip).
-func (s *state) start(src, d int32, c int32) {
-	size := 0.0
-	if c >= 0 {
-		size = s.chunkLen[c]
-	} else {
-		for k := range s.nChunks {
-			if !s.has(d, int32(k)) {
-				size += s.chunkLen[k]
-			}
-		}
-	}
-	capacity := float64(s.devDown)
-	rtt := s.lanRTT
-	if src == s.seedIdx {
-		capacity = min(capacity, s.wanCap)
-		rtt = s.seedRTT
-		s.seedPending++
-	} else {
-		capacity = min(capacity, s.lanCap)
-		s.dev[src].upUsed++
-	}
+// busy marks d as downloading (or waiting for the seed).
+func (s *state) busy(d int32) {
 	s.dev[d].idle = false
 	if s.dev[d].waiting {
 		s.dev[d].waiting = false // lazily removed from the site's list
 		s.setWaitBit(d, false)
 	}
-	id := s.newFlow(flow{src: src, dst: d, chunk: c, size: size, left: size, cap: capacity, site: s.dev[d].site})
+}
+
+// start reserves both ends of a LAN transfer and starts the flow after
+// the request's round trip (back-to-back requests are pipelined, as
+// bitswap keeps several wants in flight, so they pay no round trip).
+func (s *state) start(src, d int32, c int32) {
+	s.dev[src].upUsed++
+	s.busy(d)
+	// A LAN flow's slot is its receiver's (one download at a time): no
+	// pool, and ids do not depend on the order sites are simulated in.
+	id := d
+	s.flows[id] = flow{src: src, dst: d, chunk: c, size: s.chunkLen[c], left: s.chunkLen[c],
+		cap: min(float64(s.devDown), s.lanCap), site: s.dev[d].site, gen: s.flows[id].gen + 1, live: true}
 	s.dev[d].downFlow = id
-	delay := rtt
 	if s.dev[d].lastEnd == s.now {
-		delay = 0
-	}
-	if delay == 0 {
 		s.activate(id)
 		return
 	}
-	starts := &s.lanStarts
-	if src == s.seedIdx {
-		starts = &s.seedStarts
-	}
 	s.q.seq++
-	starts.push(event{t: s.now + delay, kind: evFlowStart, a: id, ver: s.flows[id].gen, seq: s.q.seq})
+	s.lanStarts.push(event{t: s.now + s.lanRTT, kind: evFlowStart, a: id, ver: s.flows[id].gen, seq: s.q.seq})
 }
 
 func (s *state) activate(id int32) {
 	f := &s.flows[id]
-	if f.src == s.seedIdx {
-		if s.sc.Seed.Slots > 0 && s.seedActive >= s.sc.Seed.Slots {
-			s.seedReady = append(s.seedReady, flowRef{id, f.gen})
-			return
-		}
-		s.seedActive++
-		s.seedPending--
-	}
 	f.active = true
-	if f.src == s.seedIdx {
-		s.seed.add(id, s.now)
-		return
-	}
 	s.advance(f.src, s.now)
 	s.addUpload(f.src, id)
 	s.reschedule(f.src)
 }
 
-// finish handles a completed flow.
+// finish handles a completed LAN flow.
 func (s *state) finish(id int32) {
 	f := s.flows[id]
-	s.freeFlow(id)
+	s.endLANFlow(id)
 	d, src := f.dst, f.src
 	s.dev[d].idle = true
 	s.dev[d].downFlow = -1
 	s.dev[d].lastEnd = s.now
-	switch {
-	case src == s.seedIdx:
-		s.seedActive--
-		s.bytesSeed += f.size
-		s.dev[d].bySeed += f.size
-		if s.grants != nil {
-			// As node/exchange's tracer: d's grants last while it is served.
-			s.grants.Served(d, s.wallClock())
-		}
-	case s.malicious(src):
-		s.dev[src].upUsed--
+	s.dev[src].upUsed--
+	if s.malicious(src) {
 		s.bytesWasted += f.size
 		s.banned[d] = append(s.banned[d], src) // the block failed its hash
-	default:
-		s.dev[src].upUsed--
+	} else {
 		s.bytesPeers += f.size
 		s.dev[d].byPeers += f.size
-	}
-	if !s.malicious(src) {
-		if f.chunk >= 0 {
-			s.gain(d, f.chunk)
-		} else {
-			for c := range s.nChunks {
-				if !s.has(d, int32(c)) {
-					s.gain(d, int32(c))
-				}
-			}
-		}
+		s.gain(d, f.chunk)
 	}
 	s.tryFetch(d)
-	if src == s.seedIdx {
-		s.seedNext()
-	} else {
-		s.serveWaiting(s.dev[src].site, src)
-	}
-	if f.chunk >= 0 && !s.malicious(src) {
+	s.serveWaiting(s.dev[src].site, src)
+	if !s.malicious(src) {
 		s.serveWaiting(s.dev[d].site, d)
 	}
 }
@@ -642,80 +643,25 @@ func (s *state) setWaitBit(d int32, on bool) {
 	}
 }
 
-type flowRef struct {
-	id  int32
-	gen uint32
+// endLANFlow frees a LAN flow's slot (its receiver's).
+func (s *state) endLANFlow(id int32) {
+	s.flows[id].live = false
+	s.flows[id].active = false
 }
 
-func (s *state) seedAdmits() bool {
-	return s.sc.Seed.Slots == 0 || s.seedActive+s.seedPending < 2*s.sc.Seed.Slots
-}
-
-// seedNext fills free seed slots: first with requests whose round trip is
-// over, then admits queued requests.
-func (s *state) seedNext() {
-	for (s.sc.Seed.Slots == 0 || s.seedActive < s.sc.Seed.Slots) && len(s.seedReady) > 0 {
-		r := s.seedReady[0]
-		s.seedReady = s.seedReady[1:]
-		if f := &s.flows[r.id]; f.live && f.gen == r.gen && !f.active {
-			s.activate(r.id)
-		}
-	}
-	s.drainSeedQueue()
-}
-
-func (s *state) drainSeedQueue() {
-	for s.seedAdmits() && s.seedQHead < len(s.seedQueue) {
-		d := s.seedQueue[s.seedQHead]
-		s.seedQHead++
-		if !s.dev[d].online || !s.dev[d].idle || s.dev[d].missing == 0 || s.partitioned[s.dev[d].site] {
-			continue
-		}
-		s.seedServe(d)
-	}
-	if s.seedQHead > 1024 && s.seedQHead*2 > len(s.seedQueue) {
-		s.seedQueue = append(s.seedQueue[:0], s.seedQueue[s.seedQHead:]...)
-		s.seedQHead = 0
-	}
-}
-
-// abort cancels device d's download (it went offline, or lost its source).
+// abort cancels a LAN download (its receiver or its source went offline).
 func (s *state) abort(id int32) {
 	f := &s.flows[id]
-	switch {
-	case f.active && f.src == s.seedIdx:
-		s.seed.remove(id, s.now) // brings f.left up to date
-	case f.active:
+	if f.active {
 		s.advance(f.src, s.now)
 		s.detach(id)
 		s.reschedule(f.src)
 	}
 	d, src := f.dst, f.src
-	if f.chunk < 0 && src == s.seedIdx {
-		// Central: whole chunks received so far are kept.
-		got := f.size - max(f.left, 0)
-		for c := 0; c < s.nChunks && got > 0; c++ {
-			if !s.has(d, int32(c)) && got >= s.chunkLen[c] {
-				got -= s.chunkLen[c]
-				s.bytesSeed += s.chunkLen[c]
-				s.dev[d].bySeed += s.chunkLen[c]
-				s.gain(d, int32(c))
-			}
-		}
-	}
-	wasActive := f.active
-	s.freeFlow(id)
+	s.endLANFlow(id)
 	s.dev[d].idle = true
 	s.dev[d].downFlow = -1
-	if src == s.seedIdx {
-		if wasActive {
-			s.seedActive--
-		} else {
-			s.seedPending--
-		}
-	} else {
-		s.dev[src].upUsed--
-	}
+	s.dev[src].upUsed--
 }
 
 // detach takes an active flow out of its (device) source's group.
@@ -736,8 +682,10 @@ type device struct {
 	downFlow  int32 // its download, -1 if none
 	wantEnd   int32 // end of the wants it has sent the seed
 	online    bool
-	idle      bool // no download in progress or requested
+	idle      bool // no download in progress or requested, no session with the seed
 	announced bool
 	waiting   bool
 	retrying  bool
+	atSeed    bool   // its wants are at the seed: the seed's answer is what it downloads
+	ses       uint16 // its session with the seed, bumped at each start and end
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"time"
 
 	"github.com/meshota/meshota/node/policy"
@@ -47,8 +48,14 @@ type Result struct {
 type Progress func(done, total int)
 
 // Simulate runs one rollout of the scenario with the given strategy and
-// random seed. The same inputs give the same Result, bit for bit.
+// random seed. The same inputs give the same Result, bit for bit,
+// whatever the number of cores (GOMAXPROCS) it runs on.
 func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, progress Progress) (*Result, error) {
+	return simulateOn(ctx, sc, strategy, seed, runtime.GOMAXPROCS(0), progress)
+}
+
+// simulateOn is Simulate on the given number of workers.
+func simulateOn(ctx context.Context, sc *Scenario, strategy string, seed uint64, workers int, progress Progress) (*Result, error) {
 	t0 := time.Now()
 	s, err := newState(sc, strategy, seed)
 	if err != nil {
@@ -63,165 +70,211 @@ func Simulate(ctx context.Context, sc *Scenario, strategy string, seed uint64, p
 			wantInstalled++
 		}
 	}
-	// Devices already holding everything (a release identical to the
-	// previous one) still wait for the manifest.
-	for i, h := range gossipHops(s.rng, total, sc.Gossip.Degree) {
-		s.announce[i] = float64(h) * sc.Gossip.HopLatency.Seconds()
-		s.q.push(event{t: s.announce[i], kind: evAnnounce, a: int32(i)})
-	}
-	for k, st := range sc.Rollout {
-		s.q.push(event{t: st.At.Seconds(), kind: evStage, a: int32(k)})
-	}
+	hops := gossipHops(s.rng, total, sc.Gossip.Degree)
+	offline := make([]bool, s.n)
 	if p := sc.Churn.OfflineShare; p > 0 {
-		for i := range s.n {
-			if s.rng.Float64() < p {
-				s.dev[i].online = false
-				s.countHeld(int32(i), -1) // its previous-release chunks were counted online
-			}
-			s.q.push(event{t: s.churnDelay(int32(i)), kind: evChurn, a: int32(i)})
+		for i := range offline {
+			offline[i] = s.rng.Float64() < p
 		}
 	}
 	// Partitions cut a random share of the sites.
-	type cut struct{ sites []int32 }
-	cuts := make([]cut, len(sc.Partitions))
+	s.cuts = make([][]int32, len(sc.Partitions))
 	for k, p := range sc.Partitions {
 		perm := s.rng.Perm(len(s.sites))
 		n := max(1, int(math.Round(p.Sites*float64(len(s.sites)))))
 		for _, si := range perm[:n] {
-			cuts[k].sites = append(cuts[k].sites, int32(si))
+			s.cuts[k] = append(s.cuts[k], int32(si))
 		}
-		s.q.push(event{t: p.From.Seconds(), kind: evPartition, a: int32(k)})
-		s.q.push(event{t: p.To.Seconds(), kind: evPartition, a: int32(k), ver: 1})
 	}
 	bound := s.bound()
 	s.sampleEvery = sc.Sample.Seconds()
 	if s.sampleEvery <= 0 {
 		s.sampleEvery = max(bound.Time/200, 1e-3)
 	}
-	s.q.push(event{t: 0, kind: evSample})
 
-	maxT := sc.MaxTime.Seconds()
-	var done []int32
-	lastProgress := time.Now()
-	for s.installed < wantInstalled {
-		e, ok := s.next()
-		if !ok {
-			break
-		}
-		if e.t > maxT {
-			break
-		}
-		s.now = e.t
-		s.events++
-		if s.q.seq > seqLimit {
-			return nil, fmt.Errorf("%w: over %d queued events: more than this simulator can order", ErrInvalid, uint64(seqLimit))
-		}
-
-		switch e.kind {
-		case evGroup:
-			if e.a == s.seedIdx {
-				done = s.seed.due(s.now, done[:0])
-				for _, id := range done {
-					s.finish(id)
-				}
-				continue
-			}
-			s.advance(e.a, s.now)
-			done = done[:0]
-			for _, id := range s.uploads(e.a) {
-				f := &s.flows[id]
-				if f.left <= eps || f.left <= f.rate*1e-9 {
-					done = append(done, id)
-				}
-			}
-			for _, id := range done {
-				s.detach(id)
-			}
-			s.reschedule(e.a)
-			for _, id := range done {
-				s.finish(id)
-			}
-		case evFlowStart:
-			f := &s.flows[e.a]
-			if !f.live || f.gen != e.ver || f.active {
-				continue
-			}
-			s.activate(e.a)
-		case evAnnounce:
-			d := e.a
-			if e.ver == 0 && s.grants != nil && s.dev[d].online && s.dev[d].missing > 0 && !s.partitioned[s.dev[d].site] {
-				// Like an agent, d first asks the seed for the release's
-				// block list: the seed's grant rule sees d active in its
-				// site a round trip before d asks for a chunk, so the
-				// devices the manifest reached together share the first
-				// blocks (policy.SiteGrants).
-				s.grants.Allow(s.dev[d].site, blockListChunk, d, s.wallClock())
-				s.q.push(event{t: s.now + s.seedRTT, kind: evAnnounce, a: d, ver: 1})
-				continue
-			}
-			if s.dev[d].online {
-				s.dev[d].announced = true
-				s.maybeInstallOrFetch(d)
-			}
-		case evStage:
-			s.stageBP = basisPoints(sc.Rollout[e.a].Share)
-			for i := range s.n {
-				if s.dev[i].announced {
-					s.maybeInstall(int32(i))
-				}
-			}
-		case evChurn:
-			s.toggle(e.a)
-			if churnHook != nil {
-				churnHook(s)
-			}
-			s.q.push(event{t: s.now + s.churnDelay(e.a), kind: evChurn, a: e.a})
-		case evPartition:
-			heal := e.ver == 1
-			for _, si := range cuts[e.a].sites {
-				s.partition(si, !heal)
-			}
-		case evRetry:
-			d := e.a
-			s.dev[d].retrying = false
-			if !s.dev[d].online || s.dev[d].missing == 0 {
-				break
-			}
-			if since := s.now - s.dev[d].lastEnd; since < stallTimeout*(1-1e-9) || !s.dev[d].idle {
-				s.armStall(d) // chunks are still arriving: not stalled
-				break
-			}
-			s.forgetWants(d)
-			if s.dev[d].waiting {
-				s.askSeed(d)
-			}
-		case evSample:
-			s.sample()
-			s.q.push(event{t: s.now + s.sampleEvery, kind: evSample})
-			if progress != nil && time.Since(lastProgress) > 200*time.Millisecond {
-				lastProgress = time.Now()
-				progress(s.installed, wantInstalled)
-				if err := ctx.Err(); err != nil {
-					return nil, err
-				}
-			}
+	if sc.Churn.OfflineShare > 0 {
+		s.siteRng = make([]*rand.Rand, len(s.sites))
+		for si := range s.siteRng {
+			s.siteRng[si] = rand.New(rand.NewPCG(seed, 0x6d6573686f7461+uint64(si+1)<<20))
 		}
 	}
-	s.sample()
-	if progress != nil {
-		progress(s.installed, wantInstalled)
+	r := newRun(s, workers)
+	for i, h := range hops {
+		s.announce[i] = float64(h) * sc.Gossip.HopLatency.Seconds()
+		r.siteLP(int32(i)).q.push(event{t: s.announce[i], kind: evAnnounce, a: int32(i)})
+	}
+	for _, w := range r.lps {
+		for k, st := range sc.Rollout {
+			w.q.push(event{t: st.At.Seconds(), kind: evStage, a: int32(k)})
+		}
+	}
+	if sc.Churn.OfflineShare > 0 {
+		for i := range s.n {
+			if offline[i] {
+				s.dev[i].online = false
+				s.countHeld(int32(i), -1) // its previous-release chunks were counted online
+			}
+			r.siteLP(int32(i)).q.push(event{t: s.churnDelay(int32(i)), kind: evChurn, a: int32(i)})
+		}
+	}
+	// Partitions are known in advance: each side hears of them at their
+	// times, the seed of every cut site, a shard of its own.
+	for k, p := range sc.Partitions {
+		for _, w := range r.all {
+			w.q.push(event{t: p.From.Seconds(), kind: evPartition, a: int32(k)})
+			w.q.push(event{t: p.To.Seconds(), kind: evPartition, a: int32(k), ver: 1})
+		}
+	}
+	if err := r.run(ctx, sc.MaxTime.Seconds(), wantInstalled, progress); err != nil {
+		return nil, err
 	}
 	bySeed, byPeers := make([]float64, s.n), make([]float64, s.n)
 	for i := range s.n {
 		bySeed[i], byPeers[i] = s.dev[i].bySeed, s.dev[i].byPeers
 	}
-	return &Result{
+	res := &Result{
 		Strategy: strategy, Devices: s.n, Sites: len(s.sites), Chunks: s.nChunks,
 		Installed: s.installAt[:s.n], Eligible: s.eligible[:s.n],
 		BySeed: bySeed, ByPeers: byPeers,
-		BytesSeed: s.bytesSeed, BytesPeers: s.bytesPeers, BytesWasted: s.bytesWasted,
-		Series: s.series, Events: s.events, Wall: time.Since(t0), End: s.now, Bound: bound,
-	}, nil
+		Wall: time.Since(t0), Bound: bound,
+	}
+	r.results(res)
+	return res, nil
+}
+
+// runUntil handles this logical process's events before end (and not
+// after maxT), recording the time-series samples they pass.
+func (s *state) runUntil(end, maxT float64) error {
+	for {
+		e, ok := s.next(end, maxT)
+		if !ok {
+			return nil
+		}
+		for s.tally != nil && s.nextSample <= e.t {
+			s.record()
+		}
+		s.now = e.t
+		// An event every process hears of (a stage, a partition) counts
+		// once, at the first shard, whatever the number of shards.
+		if e.kind != evStage && e.kind != evPartition || !s.isSeed && s.siteLo == 0 {
+			s.events++
+		}
+		if s.q.seq > seqLimit {
+			return fmt.Errorf("%w: over %d queued events: more than this simulator can order", ErrInvalid, uint64(seqLimit))
+		}
+		s.handle(e)
+	}
+}
+
+// handle is one event of a logical process: the seed's (its flows'
+// completions, messages to it, partitions) or a shard's sites'.
+func (s *state) handle(e event) {
+	switch e.kind {
+	case evGroup:
+		if e.a == s.seedIdx {
+			s.done = s.seed.due(s.now, s.done[:0])
+			for _, id := range s.done {
+				s.seedSent(id)
+			}
+			return
+		}
+		s.advance(e.a, s.now)
+		done := s.done[:0]
+		for _, id := range s.uploads(e.a) {
+			f := &s.flows[id]
+			if f.left <= eps || f.left <= f.rate*1e-9 {
+				done = append(done, id)
+			}
+		}
+		s.done = done
+		for _, id := range done {
+			s.detach(id)
+		}
+		s.reschedule(e.a)
+		for _, id := range done {
+			s.finish(id)
+		}
+	case evFlowStart:
+		f := &s.flows[e.a]
+		if !f.live || f.gen != e.ver || f.active {
+			return
+		}
+		s.activate(e.a)
+	case evAnnounce:
+		d := e.a
+		if e.ver == 0 && s.grants != nil && s.dev[d].online && s.dev[d].missing > 0 && !s.partitioned[s.dev[d].site] {
+			// Like an agent, d first asks the seed for the release's
+			// block list: the seed's grant rule sees d active in its
+			// site before d asks for a chunk, a round trip later, so
+			// the devices the manifest reached together share the
+			// first blocks (policy.SiteGrants).
+			s.toSeed(message{kind: msgBlockList, d: d})
+			s.q.push(event{t: s.now + s.seedRTT, kind: evAnnounce, a: d, ver: 1})
+			return
+		}
+		if s.dev[d].online {
+			s.dev[d].announced = true
+			s.maybeInstallOrFetch(d)
+		}
+	case evStage:
+		s.stageBP = basisPoints(s.sc.Rollout[e.a].Share)
+		for si := s.siteLo; si < s.siteHi; si++ {
+			for _, d := range s.sites[si] {
+				if s.dev[d].announced {
+					s.maybeInstall(d)
+				}
+			}
+		}
+	case evChurn:
+		s.toggle(e.a)
+		if churnHook != nil {
+			churnHook(s)
+		}
+		s.q.push(event{t: s.now + s.churnDelay(e.a), kind: evChurn, a: e.a})
+	case evPartition:
+		heal := e.ver == 1
+		for _, si := range s.cuts[e.a] {
+			if s.isSeed {
+				s.seedPartition(si, !heal)
+			} else if si >= s.siteLo && si < s.siteHi {
+				s.partition(si, !heal)
+			}
+		}
+	case evRetry:
+		d := e.a
+		s.dev[d].retrying = false
+		if !s.dev[d].online || s.dev[d].missing == 0 {
+			return
+		}
+		if since := s.now - s.dev[d].lastEnd; since < stallTimeout*(1-1e-9) || !s.dev[d].idle {
+			s.armStall(d) // chunks are still arriving: not stalled
+			return
+		}
+		s.forgetWants(d)
+		if s.dev[d].waiting {
+			s.askSeed(d)
+		}
+	case evSeedMsg:
+		m := s.seedIn.pop()
+		switch m.kind {
+		case msgWants:
+			s.onWants(m)
+		case msgBlockList:
+			s.onBlockList(m)
+		case msgCancel:
+			s.onCancel(m)
+		}
+	case evSiteMsg:
+		m := s.siteIn.pop()
+		switch m.kind {
+		case msgChunk:
+			s.onChunk(m)
+		case msgRefused:
+			s.onRefused(m)
+		case msgPartial:
+			s.onPartial(m)
+		}
+	}
 }
 
 func (s *state) maybeInstallOrFetch(d int32) {
@@ -232,13 +285,12 @@ func (s *state) maybeInstallOrFetch(d int32) {
 	s.tryFetch(d)
 }
 
-func (s *state) sample() {
-	row := Sample{T: s.now, Installed: s.installed, BytesSeed: s.bytesSeed, BytesPeers: s.bytesPeers, BytesWasted: s.bytesWasted}
-	if n := len(s.series); n > 0 && s.series[n-1].T == row.T {
-		s.series[n-1] = row
-		return
-	}
-	s.series = append(s.series, row)
+// record adds the time-series row of the next sample time: this
+// process's totals over the events before it.
+func (s *state) record() {
+	s.tally = append(s.tally, Sample{T: s.nextSample, Installed: s.installed, BytesSeed: s.bytesSeed, BytesPeers: s.bytesPeers, BytesWasted: s.bytesWasted})
+	s.samples++
+	s.nextSample = float64(s.samples) * s.sampleEvery
 }
 
 // churnDelay draws how long device d stays in its current state.
@@ -249,7 +301,7 @@ func (s *state) churnDelay(d int32) float64 {
 	if !s.dev[d].online {
 		mean = off
 	}
-	return s.rng.ExpFloat64() * mean
+	return s.siteRng[s.dev[d].site].ExpFloat64() * mean
 }
 
 // toggle takes device d offline (its transfers end; what it holds stays
@@ -260,11 +312,11 @@ func (s *state) toggle(d int32) {
 		if id := s.dev[d].downFlow; id >= 0 {
 			src := s.flows[id].src
 			s.abort(id)
-			if src == s.seedIdx {
-				s.seedNext()
-			} else {
-				s.serveWaiting(s.dev[src].site, src)
-			}
+			s.serveWaiting(s.dev[src].site, src)
+		}
+		if s.dev[d].atSeed {
+			s.toSeed(message{kind: msgCancel, d: d, ses: s.dev[d].ses})
+			s.endSession(d)
 		}
 		// Its uploads end too: their receivers look elsewhere.
 		var victims []int32
@@ -274,10 +326,9 @@ func (s *state) toggle(d int32) {
 		// Uploads still in their round trip hold a slot but no group
 		// place: look for them only when there are some.
 		if int(s.dev[d].upUsed) > len(s.uploads(d)) {
-			for id := range s.flows {
-				f := &s.flows[id]
-				if f.live && !f.active && f.src == d {
-					victims = append(victims, f.dst)
+			for _, v := range s.sites[s.dev[d].site] {
+				if f := &s.flows[v]; f.live && !f.active && f.src == d {
+					victims = append(victims, v)
 				}
 			}
 		}
@@ -352,17 +403,17 @@ func (s *state) wakeSite(si int32) {
 	}
 }
 
-// partition cuts site si from the WAN (its seed transfers end) or heals it.
+// partition cuts site si from the WAN (its sessions with the seed end)
+// or heals it; seedPartition is the seed's side.
 func (s *state) partition(si int32, cut bool) {
 	s.partitioned[si] = cut
 	if cut {
 		for _, d := range s.sites[si] {
-			if id := s.dev[d].downFlow; id >= 0 && s.flows[id].src == s.seedIdx {
-				s.abort(id)
+			if s.dev[d].atSeed {
+				s.endSession(d)
 				s.tryFetch(d) // a LAN peer may help
 			}
 		}
-		s.seedNext()
 		return
 	}
 	for _, d := range s.sites[si] {
@@ -417,28 +468,64 @@ func gossipHops(rng *rand.Rand, n, degree int) []int32 {
 }
 
 // next takes the earliest event from the groups' heap, the other
-// events' heap and the FIFOs.
-func (s *state) next() (event, bool) {
-	var first *fifo
+// events' heap, the FIFOs and the messages in flight (a message is
+// returned as an event of kind evSeedMsg or evSiteMsg, to be popped from
+// its FIFO), if it comes before end and not after maxT.
+func (s *state) next(end, maxT float64) (event, bool) {
+	var first *fifo[event]
 	var e *event
 	if len(s.q.other) > 0 {
 		e = &s.q.other[0]
 	}
-	for _, f := range [...]*fifo{&s.stalls, &s.lanStarts, &s.seedStarts} {
+	for _, f := range [...]*fifo[event]{&s.stalls, &s.lanStarts} {
 		if h := f.peek(); h != nil && (e == nil || h.before(e)) {
 			first, e = f, h
 		}
 	}
+	var msg event
+	for k, f := range [...]*fifo[message]{&s.seedIn, &s.siteIn} {
+		if m := f.peek(); m != nil && (e == nil || earlier(m.t, m.seq, e.t, e.seq)) {
+			msg = event{t: m.t, seq: m.seq, kind: evSeedMsg + uint8(k)}
+			first, e = nil, &msg
+		}
+	}
 	if s.q.groups() > 0 {
 		if g := &s.q.h[heapRoot]; e == nil || earlier(g.t, g.seq(), e.t, e.seq) {
+			if g.t >= end || g.t > maxT {
+				return event{}, false
+			}
 			return s.q.popGroup(), true
 		}
 	}
 	switch {
-	case e == nil:
+	case e == nil || e.t >= end || e.t > maxT:
 		return event{}, false
+	case e == &msg:
+		return msg, true
 	case first != nil:
 		return first.pop(), true
 	}
 	return heap.Pop(&s.q.other).(event), true
+}
+
+// headTime is the time of the process's next event, +Inf if none.
+func (s *state) headTime() float64 {
+	t := math.Inf(1)
+	if s.q.groups() > 0 {
+		t = s.q.h[heapRoot].t
+	}
+	if len(s.q.other) > 0 {
+		t = min(t, s.q.other[0].t)
+	}
+	for _, f := range [...]*fifo[event]{&s.stalls, &s.lanStarts} {
+		if h := f.peek(); h != nil {
+			t = min(t, h.t)
+		}
+	}
+	for _, f := range [...]*fifo[message]{&s.seedIn, &s.siteIn} {
+		if m := f.peek(); m != nil {
+			t = min(t, m.t)
+		}
+	}
+	return t
 }

@@ -84,7 +84,7 @@ func Study(ctx context.Context, data []byte, o Options) ([]*Variant, error) {
 		v.Runs = make([]Run, o.Runs)
 		var mu sync.Mutex
 		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(max(1, runtime.GOMAXPROCS(0)/2)) // each run uses two goroutines
+		g.SetLimit(max(1, runtime.GOMAXPROCS(0)/2)) // each run is two simulations (each parallel too: windows.go)
 		for k := range o.Runs {
 			g.Go(func() error {
 				run, err := simulateBoth(gctx, sc, o.Seed+uint64(k), func(strategy string, done, total int) {

@@ -217,6 +217,12 @@ func (g *seedGroup) unbucket(si int32, k int) {
 	g.hist[k]--
 }
 
+// rate is the current rate of active flow id.
+func (g *seedGroup) rate(id int32) float64 {
+	k := len(g.sites[g.s.flows[id].site].flows)
+	return min(g.level(k), g.lambda)
+}
+
 // topB and topA drop stale entries and return the heaps' valid tops.
 func (g *seedGroup) topB() (siteEntry, bool) {
 	for len(g.heapB) > 0 {
