@@ -477,13 +477,13 @@ func (s *state) next(end, maxT float64) (event, bool) {
 	if len(s.q.other) > 0 {
 		e = &s.q.other[0]
 	}
-	for _, f := range [...]*fifo[event]{&s.stalls, &s.lanStarts} {
+	for _, f := range s.eventFIFOs() {
 		if h := f.peek(); h != nil && (e == nil || h.before(e)) {
 			first, e = f, h
 		}
 	}
 	var msg event
-	for k, f := range [...]*fifo[message]{&s.seedIn, &s.siteIn} {
+	for k, f := range s.messageFIFOs() {
 		if m := f.peek(); m != nil && (e == nil || earlier(m.t, m.seq, e.t, e.seq)) {
 			msg = event{t: m.t, seq: m.seq, kind: evSeedMsg + uint8(k)}
 			first, e = nil, &msg
@@ -508,6 +508,15 @@ func (s *state) next(end, maxT float64) (event, bool) {
 	return heap.Pop(&s.q.other).(event), true
 }
 
+// eventFIFOs and messageFIFOs are the queues besides the heaps that next
+// takes events from and headTime looks at: one list, so neither misses
+// one. The messages' order is evSeedMsg's and evSiteMsg's.
+func (s *state) eventFIFOs() [2]*fifo[event] { return [...]*fifo[event]{&s.stalls, &s.lanStarts} }
+
+func (s *state) messageFIFOs() [2]*fifo[message] {
+	return [...]*fifo[message]{&s.seedIn, &s.siteIn}
+}
+
 // headTime is the time of the process's next event, +Inf if none.
 func (s *state) headTime() float64 {
 	t := math.Inf(1)
@@ -517,12 +526,12 @@ func (s *state) headTime() float64 {
 	if len(s.q.other) > 0 {
 		t = min(t, s.q.other[0].t)
 	}
-	for _, f := range [...]*fifo[event]{&s.stalls, &s.lanStarts} {
+	for _, f := range s.eventFIFOs() {
 		if h := f.peek(); h != nil {
 			t = min(t, h.t)
 		}
 	}
-	for _, f := range [...]*fifo[message]{&s.seedIn, &s.siteIn} {
+	for _, f := range s.messageFIFOs() {
 		if m := f.peek(); m != nil {
 			t = min(t, m.t)
 		}

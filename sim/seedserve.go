@@ -89,16 +89,24 @@ func (s *state) seedDrop(d int32, lost float64) {
 	s.seedFreeSlot()
 }
 
-// seedSendNext sends d its next granted chunk, or ends its session.
-func (s *state) seedSendNext(d int32) {
+// takeGranted removes the first chunk the seed granted d and has not sent
+// yet from d's grants and returns it, -1 if none is left.
+func (s *state) takeGranted(d int32) int32 {
 	gw := s.granted[int(d)*s.words : (int(d)+1)*s.words]
 	for w, x := range gw {
 		if x != 0 {
 			c := int32(w*64 + bits.TrailingZeros64(x))
 			gw[w] &^= 1 << (c & 63)
-			s.seedSend(d, c, s.chunkLen[c])
-			return
+			return c
 		}
+	}
+	return -1
+}
+
+// seedSendNext sends d its next granted chunk, if any.
+func (s *state) seedSendNext(d int32) {
+	if c := s.takeGranted(d); c >= 0 {
+		s.seedSend(d, c, s.chunkLen[c])
 	}
 }
 
@@ -142,19 +150,12 @@ func (s *state) seedSent(id int32) {
 		// As node/exchange's tracer: d's grants last while it is served.
 		s.grants.Served(d, s.wallClock())
 	}
-	gw := s.granted[int(d)*s.words : (int(d)+1)*s.words]
-	more := false
-	for _, x := range gw {
-		if x != 0 {
-			more = true
-			break
-		}
-	}
-	s.toSite(message{kind: msgChunk, d: d, c: f.chunk, size: f.size, ses: p.ses, last: !more})
-	if more {
+	next := s.takeGranted(d)
+	s.toSite(message{kind: msgChunk, d: d, c: f.chunk, size: f.size, ses: p.ses, last: next < 0})
+	if next >= 0 {
 		// d keeps its slot: seedSend takes the one this frees at once.
 		s.seedActive--
-		s.seedSendNext(d)
+		s.seedSend(d, next, s.chunkLen[next])
 		return
 	}
 	s.seedFreeSlot()

@@ -33,11 +33,11 @@ type verifiedFetches struct{ *bitswap.Bitswap }
 var _ bsexchange.SessionExchange = verifiedFetches{}
 
 func (v verifiedFetches) GetBlock(ctx context.Context, c cid.Cid) (blocks.Block, error) {
-	return markOne(v.Bitswap.GetBlock(ctx, c))
+	return verifiedSession{v.Bitswap}.GetBlock(ctx, c)
 }
 
 func (v verifiedFetches) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan blocks.Block, error) {
-	return markAll(ctx)(v.Bitswap.GetBlocks(ctx, cids))
+	return verifiedSession{v.Bitswap}.GetBlocks(ctx, cids)
 }
 
 // NewSession makes blockservice sessions fetch through marked sessions.
@@ -45,43 +45,37 @@ func (v verifiedFetches) NewSession(ctx context.Context) bsexchange.Fetcher {
 	return verifiedSession{v.Bitswap.NewSession(ctx)}
 }
 
+// verifiedSession is a bitswap fetcher (bitswap itself, or one of its
+// sessions) whose blocks are marked.
 type verifiedSession struct{ f bsexchange.Fetcher }
 
 func (s verifiedSession) GetBlock(ctx context.Context, c cid.Cid) (blocks.Block, error) {
-	return markOne(s.f.GetBlock(ctx, c))
-}
-
-func (s verifiedSession) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan blocks.Block, error) {
-	return markAll(ctx)(s.f.GetBlocks(ctx, cids))
-}
-
-func markOne(b blocks.Block, err error) (blocks.Block, error) {
+	b, err := s.f.GetBlock(ctx, c)
 	if err != nil {
 		return nil, err
 	}
 	return content.Verified(b), nil
 }
 
-// markAll passes on a fetch's blocks marked, until the fetch ends or ctx
-// is done.
-func markAll(ctx context.Context) func(<-chan blocks.Block, error) (<-chan blocks.Block, error) {
-	return func(in <-chan blocks.Block, err error) (<-chan blocks.Block, error) {
-		if err != nil {
-			return nil, err
-		}
-		out := make(chan blocks.Block)
-		go func() {
-			defer close(out)
-			for b := range in {
-				select {
-				case out <- content.Verified(b):
-				case <-ctx.Done():
-					for range in { // bitswap closes it once it sees ctx done
-					}
-					return
-				}
-			}
-		}()
-		return out, nil
+// GetBlocks passes on the fetch's blocks marked, until the fetch ends or
+// ctx is done.
+func (s verifiedSession) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan blocks.Block, error) {
+	in, err := s.f.GetBlocks(ctx, cids)
+	if err != nil {
+		return nil, err
 	}
+	out := make(chan blocks.Block)
+	go func() {
+		defer close(out)
+		for b := range in {
+			select {
+			case out <- content.Verified(b):
+			case <-ctx.Done():
+				for range in { // bitswap closes it once it sees ctx done
+				}
+				return
+			}
+		}
+	}()
+	return out, nil
 }
