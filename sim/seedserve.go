@@ -13,6 +13,24 @@ type seedPeer struct {
 	flow   int32  // the chunk being sent to it, -1 if none
 	ses    uint16 // the session of the wants it serves
 	queued bool   // waiting for one of the seed's Slots
+	busy   bool   // the seed is sending to it or has it queued (seedBusy)
+}
+
+// seedBusy tells the grant rule when the seed starts and stops serving d:
+// d's grants stay live while its chunks are queued or being sent, however
+// long a saturated seed takes (a chunk shared with a million flows takes
+// minutes), and a window after that.
+func (s *state) seedBusy(d int32, busy bool) {
+	p := &s.peers[d]
+	if s.grants == nil || p.busy == busy {
+		return
+	}
+	p.busy = busy
+	if busy {
+		s.grants.Sending(d, s.wallClock())
+	} else {
+		s.grants.Sent(d, s.wallClock())
+	}
 }
 
 // onWants judges device d's wants (m) at the seed.
@@ -67,6 +85,7 @@ func (s *state) onCancel(m message) {
 // the whole chunks d received are reported to it, the bytes sent in the
 // last lost seconds not counted) and its grants still queued are dropped.
 func (s *state) seedDrop(d int32, lost float64) {
+	s.seedBusy(d, false)
 	p := &s.peers[d]
 	p.queued = false
 	clear(s.granted[int(d)*s.words : (int(d)+1)*s.words])
@@ -113,6 +132,7 @@ func (s *state) seedSendNext(d int32) {
 // seedSend starts sending size bytes of chunk c to d when one of the
 // seed's Slots is free; d waits in the seed's queue otherwise.
 func (s *state) seedSend(d, c int32, size float64) {
+	s.seedBusy(d, true)
 	p := &s.peers[d]
 	if p.flow < 0 && !p.queued {
 		if s.sc.Seed.Slots > 0 && s.seedActive >= s.sc.Seed.Slots {
@@ -146,11 +166,10 @@ func (s *state) seedSent(id int32) {
 	d := f.dst
 	p := &s.peers[d]
 	p.flow = -1
-	if s.grants != nil {
-		// As node/exchange's tracer: d's grants last while it is served.
-		s.grants.Served(d, s.wallClock())
-	}
 	next := s.takeGranted(d)
+	if next < 0 {
+		s.seedBusy(d, false)
+	}
 	s.toSite(message{kind: msgChunk, d: d, c: f.chunk, size: f.size, ses: p.ses, last: next < 0})
 	if next >= 0 {
 		// d keeps its slot: seedSend takes the one this frees at once.

@@ -147,6 +147,29 @@ func TestSeedSendsAboutOneCopyPerSite(t *testing.T) {
 	}
 }
 
+// TestASaturatedSeedSendsAboutOneCopyPerSite: a seed whose uplink is shared
+// by so many devices that one chunk takes longer than the once-per-site
+// window to reach its device. The grants of a device the seed is still
+// sending to must not lapse meanwhile, or its neighbours are granted the
+// same chunks (a 1,000,000-device national fleet sent 8 copies a site,
+// this scenario 13).
+func TestASaturatedSeedSendsAboutOneCopyPerSite(t *testing.T) {
+	sc := small(t, "seed.uplink=1Mbit")
+	r := simulate(t, sc, StrategyMesh, 1)
+	// The premise: with at least one device a site downloading from the
+	// seed at once, a chunk takes longer than the window.
+	perFlow := float64(sc.Seed.Uplink) / float64(r.Sites) // bytes/s
+	if chunk := float64(sc.Release.Chunk) / perFlow; chunk < sc.Seed.OncePerSite.Seconds() {
+		t.Fatalf("a chunk takes about %.0fs from the seed: not saturated", chunk)
+	}
+	if p := r.BytesSeed / float64(sc.Release.Size) / float64(r.Sites); p > 1.05 {
+		t.Errorf("the saturated seed sent %.2f copies per site, want about 1", p)
+	}
+	if last := lastInstall(r); last < 0 {
+		t.Error("not every device installed")
+	}
+}
+
 func TestMaliciousPeersWasteAChunkEachThenAreAvoided(t *testing.T) {
 	sc := small(t, "malicious.share=0.05")
 	r := simulate(t, sc, StrategyMesh, 3)

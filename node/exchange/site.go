@@ -90,13 +90,25 @@ func (f *siteFilter) sweep(now time.Time) {
 	f.nsent = f.kept
 }
 
-// unsent is told of a message to p whose write failed: those blocks may
-// be asked for and sent again.
-func (f *siteFilter) unsent(p peer.ID, blks []blocks.Block) {
+// sending is told that a message with blocks is being written to p; sent
+// that the write returned (err: it failed). p's grants stay live while
+// the write lasts: behind a slow link, or from a seed shared by many
+// peers, it can take longer than the window.
+func (f *siteFilter) sending(p peer.ID) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, b := range blks {
-		delete(f.sent[p], string(b.Cid().Hash()))
+	f.grants.Sending(p, f.now())
+}
+
+func (f *siteFilter) sentTo(p peer.ID, blks []blocks.Block, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.grants.Sent(p, f.now())
+	if err != nil {
+		// Those blocks may be asked for and sent again.
+		for _, b := range blks {
+			delete(f.sent[p], string(b.Cid().Hash()))
+		}
 	}
 }
 
@@ -137,18 +149,21 @@ func (f *siteFilter) decided(p peer.ID, c cid.Cid, outcome string) {
 	}
 }
 
-// siteNet tells a siteFilter of failed sends and of lost peers, which
-// bitswap's tracer does not see.
+// siteNet tells a siteFilter when block sends start and end (and whether
+// they failed) and of lost peers, which bitswap's tracer does not see.
 type siteNet struct {
 	bsnetwork.BitSwapNetwork
 	f *siteFilter
 }
 
 func (n siteNet) SendMessage(ctx context.Context, p peer.ID, m bsmsg.BitSwapMessage) error {
-	err := n.BitSwapNetwork.SendMessage(ctx, p, m)
-	if err != nil {
-		n.f.unsent(p, m.Blocks())
+	blks := m.Blocks()
+	if len(blks) == 0 {
+		return n.BitSwapNetwork.SendMessage(ctx, p, m)
 	}
+	n.f.sending(p)
+	err := n.BitSwapNetwork.SendMessage(ctx, p, m)
+	n.f.sentTo(p, blks, err)
 	return err
 }
 

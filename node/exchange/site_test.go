@@ -1,6 +1,7 @@
 package exchange
 
 import (
+	"errors"
 	"log/slog"
 	"net"
 	"strings"
@@ -48,14 +49,16 @@ func TestSiteFilterGrantsOncePerSiteAndWindow(t *testing.T) {
 // TestSiteFilterDoesNotResendToTheSamePeer: a block handed to the network
 // for a peer is not granted to that peer again within the window, unless
 // the write failed or the peer was lost (the copy may be lost with it).
+// A peer's grants last while a write to it is under way, however long.
 func TestSiteFilterDoesNotResendToTheSamePeer(t *testing.T) {
 	now := time.Unix(1000, 0)
 	f := newSiteFilter(30*time.Second, func(peer.ID) string { return "A" })
 	f.now = func() time.Time { return now }
 	x := blocks.NewBlock([]byte("x"))
 	y := blocks.NewBlock([]byte("y"))
+	z := blocks.NewBlock([]byte("z"))
 	steps := []struct {
-		do   string // "ask", "sent", "failed", "lost"
+		do   string // "ask", "sent", "writing", "written", "failed", "lost"
 		p    peer.ID
 		b    blocks.Block
 		dt   time.Duration
@@ -75,6 +78,12 @@ func TestSiteFilterDoesNotResendToTheSamePeer(t *testing.T) {
 		{"sent", "a1", x, 0, false},             //
 		{"lost", "a1", nil, time.Second, false}, // disconnected: the copy may be lost
 		{"ask", "a1", x, 0, true},
+		{"ask", "a1", z, 0, true},
+		{"writing", "a1", y, 0, false},             // a write that takes minutes
+		{"ask", "a2", z, 100 * time.Second, false}, // a1's grants hold meanwhile
+		{"written", "a1", y, 0, false},             //
+		{"ask", "a2", z, 29 * time.Second, false},  // and a window after it
+		{"ask", "a2", z, time.Second, true},        // then they lapse
 	}
 	for i, s := range steps {
 		now = now.Add(s.dt)
@@ -85,8 +94,13 @@ func TestSiteFilterDoesNotResendToTheSamePeer(t *testing.T) {
 			}
 		case "sent":
 			f.served(s.p, []blocks.Block{s.b})
+		case "writing":
+			f.sending(s.p)
+		case "written":
+			f.sentTo(s.p, []blocks.Block{s.b}, nil)
 		case "failed":
-			f.unsent(s.p, []blocks.Block{s.b})
+			f.sending(s.p)
+			f.sentTo(s.p, []blocks.Block{s.b}, errors.New("stream reset"))
 		case "lost":
 			f.disconnected(s.p)
 		}

@@ -12,7 +12,10 @@ import (
 // the same site within the window is refused, so that peer's neighbours
 // fetch it over their LAN from the one that got it. After the window the
 // block is granted again (the first peer may be gone); a grant lasts while
-// its peer is still being sent blocks (Served).
+// its peer is still being sent blocks: for a window after the last one
+// (Served, Sent), and however long a send under way takes (Sending to
+// Sent: a seed shared by many peers can take longer than the window to
+// send one block).
 //
 // Fair shares: each of a site's peers then serves its neighbours the blocks
 // it got from the seed, so the one holding most grants sets the site's
@@ -41,10 +44,11 @@ import (
 type SiteGrants[S, B, P comparable] struct {
 	window time.Duration
 	held   int // grants and refusals held in the sites (live or not yet swept)
-	// served is when each peer was last sent a block: a grant lasts while
-	// its peer is still being served, however slowly (a saturated seed
-	// can take longer than the window to send a peer what it was granted).
-	served map[P]tick
+	// served is when each peer was last sent a block, and how many sends
+	// to it are under way: a grant lasts while its peer is still being
+	// served, however slowly (a saturated seed can take longer than the
+	// window to send a peer what it was granted).
+	served map[P]serving
 	// sites hold their grants: one small map per site rather than one
 	// map of every site's blocks (the simulator's national fleet holds
 	// millions, and a lookup in a small map stays in the cache).
@@ -66,6 +70,12 @@ type SiteGrants[S, B, P comparable] struct {
 
 // tick is a time passed to SiteGrants, as the duration since its epoch.
 type tick = time.Duration
+
+// serving is what SiteGrants keeps of a peer it sends blocks to.
+type serving struct {
+	at      tick  // the last send's start or end
+	sending int32 // sends under way
+}
 
 // ShareSlack is how many blocks above its site's mean a peer may hold
 // before it is refused blocks nobody holds. Above 0 so that peers asking
@@ -112,7 +122,7 @@ type member[P comparable] struct {
 // NewSiteGrants returns an empty rule with the given window.
 func NewSiteGrants[S, B, P comparable](window time.Duration) *SiteGrants[S, B, P] {
 	return &SiteGrants[S, B, P]{window: window,
-		served: map[P]tick{}, sites: map[S]*siteShares[B, P]{}}
+		served: map[P]serving{}, sites: map[S]*siteShares[B, P]{}}
 }
 
 // tick converts a time passed by the caller; the first one is the epoch.
@@ -287,8 +297,8 @@ func (g *SiteGrants[S, B, P]) sweep(now tick) {
 			}
 		}
 	}
-	for p, at := range g.served {
-		if now-at >= g.window {
+	for p, v := range g.served {
+		if v.sending == 0 && now-v.at >= g.window {
 			delete(g.served, p)
 		}
 	}
@@ -309,16 +319,42 @@ func (g *SiteGrants[S, B, P]) sweep(now tick) {
 // live for a window from now.
 // Entries are per peer (bounded by the peers a seed serves) and are swept
 // with the grants.
-func (g *SiteGrants[S, B, P]) Served(p P, now time.Time) { g.served[p] = g.tick(now) }
+func (g *SiteGrants[S, B, P]) Served(p P, now time.Time) {
+	v := g.served[p]
+	v.at = g.tick(now)
+	g.served[p] = v
+}
+
+// Sending records that a send of blocks to p starts at now (queued for a
+// sender or being written): p's grants stay live until the matching Sent,
+// and a window after it. Callers pair every Sending with one Sent.
+func (g *SiteGrants[S, B, P]) Sending(p P, now time.Time) {
+	v := g.served[p]
+	v.at = g.tick(now)
+	v.sending++
+	g.served[p] = v
+}
+
+// Sent records that a send to p that began with Sending ended at now,
+// whether its bytes left or it failed.
+func (g *SiteGrants[S, B, P]) Sent(p P, now time.Time) {
+	v := g.served[p]
+	v.at = g.tick(now)
+	if v.sending > 0 {
+		v.sending--
+	}
+	g.served[p] = v
+}
 
 // live tells whether a grant still holds at now: within the window of
-// the grant, or of the last block sent to its peer.
+// the grant, while a send to its peer is under way, or within the window
+// of the last block sent to its peer.
 func (g *SiteGrants[S, B, P]) live(old grant[P], now tick) bool {
 	if now-old.at < g.window {
 		return true // whenever its peer was last served
 	}
-	at, ok := g.served[old.peer]
-	return ok && now-at < g.window
+	v, ok := g.served[old.peer]
+	return ok && (v.sending > 0 || now-v.at < g.window)
 }
 
 // Len is the number of grants and refusals held (live or not yet swept).

@@ -24,6 +24,7 @@ type oracleGrants[S, B, P comparable] struct {
 	// its peer is still being served, however slowly (a saturated seed
 	// can take longer than the window to send a peer what it was granted).
 	served  map[P]time.Time
+	sending map[P]int // sends under way, by peer (absent: none)
 	sites   map[S]*oracleShares[P]
 	inserts int // since the last sweep
 	kept    int // grants left by the last sweep
@@ -55,7 +56,7 @@ type oracleMember[P comparable] struct {
 // newOracleGrants returns an empty rule with the given window.
 func newOracleGrants[S, B, P comparable](window time.Duration) *oracleGrants[S, B, P] {
 	return &oracleGrants[S, B, P]{window: window, granted: map[siteBlock[S, B]]oracleGrant[P]{},
-		served: map[P]time.Time{}, sites: map[S]*oracleShares[P]{}}
+		served: map[P]time.Time{}, sending: map[P]int{}, sites: map[S]*oracleShares[P]{}}
 }
 
 // Allow tells whether peer p of site may have block b at now, and records
@@ -159,7 +160,7 @@ func (g *oracleGrants[S, B, P]) sweep(now time.Time) {
 		}
 	}
 	for p, at := range g.served {
-		if now.Sub(at) >= g.window {
+		if g.sending[p] == 0 && now.Sub(at) >= g.window {
 			delete(g.served, p)
 		}
 	}
@@ -177,9 +178,29 @@ func (g *oracleGrants[S, B, P]) sweep(now time.Time) {
 // with the grants.
 func (g *oracleGrants[S, B, P]) Served(p P, now time.Time) { g.served[p] = now }
 
+// Sending records that a send to p starts: p's grants stay live until
+// the matching Sent, and a window after it.
+func (g *oracleGrants[S, B, P]) Sending(p P, now time.Time) {
+	g.served[p] = now
+	g.sending[p]++
+}
+
+// Sent records that a send to p ended.
+func (g *oracleGrants[S, B, P]) Sent(p P, now time.Time) {
+	g.served[p] = now
+	if g.sending[p] > 1 {
+		g.sending[p]--
+	} else {
+		delete(g.sending, p)
+	}
+}
+
 // live tells whether a grant still holds at now: within the window of
 // the grant, or of the last block sent to its peer.
 func (g *oracleGrants[S, B, P]) live(old oracleGrant[P], now time.Time) bool {
+	if g.sending[old.peer] > 0 {
+		return true
+	}
 	last := old.at
 	if at, ok := g.served[old.peer]; ok && at.After(last) {
 		last = at

@@ -76,6 +76,43 @@ func TestSiteGrantsLastWhileTheirPeerIsServed(t *testing.T) {
 	}
 }
 
+// TestSiteGrantsLastWhileASendIsUnderWay: a seed shared by many peers can
+// take longer than the window to send a peer one block; the grants of a
+// peer with a send under way must not lapse, or its neighbours are
+// granted the same blocks (the simulator's 1,000,000-device fleet sent
+// 8 copies a site before this).
+func TestSiteGrantsLastWhileASendIsUnderWay(t *testing.T) {
+	const window = 30 * time.Second
+	g := NewSiteGrants[string, string, string](window)
+	t0 := time.Unix(1000, 0)
+	at := func(s time.Duration) time.Time { return t0.Add(s * time.Second) }
+	if !g.Allow("A", "x", "a1", t0) {
+		t.Fatal("first grant refused")
+	}
+	// Two sends overlap (node/exchange writes up to 8 messages to a peer
+	// at once); one ending must not end the other.
+	g.Sending("a1", at(1))
+	g.Sending("a1", at(2))
+	g.Sent("a1", at(3))
+	for _, s := range []time.Duration{40, 200, 1000} {
+		if g.Allow("A", "x", "a2", at(s)) {
+			t.Fatalf("at %ds, with a send to a1 under way since 2 s, its grant went to a2", s)
+		}
+		g.sweep(g.tick(at(s))) // a sweep must keep it too
+	}
+	g.Sent("a1", at(1000))
+	if g.Allow("A", "x", "a2", at(1029)) {
+		t.Fatal("the grant lapsed within a window of its peer's last send")
+	}
+	if !g.Allow("A", "x", "a2", at(1031)) {
+		t.Fatal("a grant outlived its peer's last send by more than the window")
+	}
+	g.sweep(g.tick(at(2000)))
+	if _, ok := g.served["a1"]; ok {
+		t.Fatal("a peer with no send under way is still held a window after its last")
+	}
+}
+
 // TestSiteGrantsSpreadASite plays the devices of one site asking the seed
 // for the same windows of blocks in index order, every device asking each
 // window in turn, a1 always first (before the spreading rule it was
@@ -307,9 +344,20 @@ func TestSiteGrantsMatchesOracle(t *testing.T) {
 					}
 					// Low-numbered peers ask more: shares are uneven.
 					p := rng.IntN(rng.IntN(c.peers) + 1)
-					if rng.IntN(5) == 0 {
+					switch r := rng.IntN(20); {
+					case r < 4:
 						g.Served(p, now)
 						o.Served(p, now)
+						continue
+					case r == 4:
+						g.Sending(p, now)
+						o.Sending(p, now)
+						continue
+					case r == 5:
+						// Unpaired at times: a Sent without a Sending
+						// must not count below none.
+						g.Sent(p, now)
+						o.Sent(p, now)
 						continue
 					}
 					ask := func(site, b int) {
