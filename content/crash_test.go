@@ -71,13 +71,24 @@ func (s reversed) GetBlocks(ctx context.Context, cids []cid.Cid) <-chan blocks.B
 // staging out of order, and a progress save must still claim only entries
 // whose every chunk was written.
 func TestResumeAfterCancel(t *testing.T) {
-	for _, tc := range []struct {
+	type resumeCase struct {
 		every   uint64 // progress after each entry, and rarely
 		reverse bool
-	}{{1, false}, {64 << 20, false}, {1, true}} {
+		opt     AssembleOptions
+	}
+	var cases []resumeCase
+	for _, m := range assembleModes {
+		for _, c := range []resumeCase{{1, false, m.opt}, {64 << 20, false, m.opt}, {1, true, m.opt}} {
+			cases = append(cases, c)
+		}
+	}
+	for _, tc := range cases {
 		name := "progressEvery=" + strconv.FormatUint(tc.every, 10)
 		if tc.reverse {
 			name += "/reversed"
+		}
+		if tc.opt.PlaintextOnly {
+			name += "/plaintext"
 		}
 		every := tc.every
 		t.Run(name, func(t *testing.T) {
@@ -115,7 +126,9 @@ func TestResumeAfterCancel(t *testing.T) {
 				cs := &cancelAfter{src: src, cancel: cancel}
 				cs.n.Store(int64(r.IntN(6)))
 				counting.src = cs
-				_, err := Assemble(actx, dev, counting, x, staging, AssembleOptions{Window: 3})
+				opt := tc.opt
+				opt.Window = 3
+				_, err := Assemble(actx, dev, counting, x, staging, opt)
 				cancel()
 				if err == nil {
 					break
@@ -137,6 +150,20 @@ func TestResumeAfterCancel(t *testing.T) {
 				t.Fatal(err)
 			}
 			compareTrees(t, src, staging)
+			if tc.opt.PlaintextOnly {
+				// Only blocks received while a run was stopping are in
+				// the store: at most two windows per interruption.
+				stored := 0
+				for _, c := range rel.Index.Chunks {
+					if has, _ := dev.Has(ctx, c.CID); has {
+						stored++
+					}
+				}
+				if stored > interrupted*2*3 {
+					t.Errorf("%d chunk blocks stored after %d interruptions", stored, interrupted)
+				}
+				t.Logf("%d interruptions, %d chunk blocks of %d spilled to the store", interrupted, stored, len(rel.Index.Chunks))
+			}
 		})
 	}
 }
