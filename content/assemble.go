@@ -32,7 +32,13 @@ type AssembleOptions struct {
 	// anything else is fetched. Blocks received but not yet written when
 	// a run stops early go to bs and are deleted from it once written.
 	PlaintextOnly bool
-	Logger        *slog.Logger
+	// Previous (with PlaintextOnly) maps the releases installed on the
+	// device: a chunk found there is copied from its plaintext (read and
+	// checked against the chunk's hash) instead of fetched, the delta
+	// between releases. A file there that changed is dropped from its
+	// map, and the chunk fetched.
+	Previous *ChunkMaps
+	Logger   *slog.Logger
 }
 
 // AssembleStats says what one Assemble call did.
@@ -41,6 +47,7 @@ type AssembleStats struct {
 	FetchedBytes int64  // their bytes
 	Written      uint64 // plaintext bytes written to staging
 	Kept         uint64 // plaintext bytes found intact in staging by a resumed PlaintextOnly run
+	Copied       uint64 // plaintext bytes copied from Previous's trees
 	Skipped      int    // entries already complete from an earlier run
 }
 
@@ -111,6 +118,9 @@ func Assemble(ctx context.Context, bs BlockStore, src BlockSource, x *Index, sta
 	st.Skipped = int(done)
 
 	a := &assembly{f: f, x: x, staging: staging, window: window, workers: workers, progPath: progPath, id: id, plain: opt.PlaintextOnly, scan: ours}
+	if opt.PlaintextOnly {
+		a.previous = opt.Previous
+	}
 	for healed := 0; ; {
 		at, err := a.run(ctx, done, &st)
 		if err != nil && healed < maxHeal && errors.Is(err, errPlainChanged) {

@@ -151,10 +151,7 @@ func (m *ChunkMap) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
 		}
 	}
 	if err != nil {
-		if !f.dropped.Swap(true) {
-			m.log.WarnContext(ctx, "an installed file changed: its chunks are no longer served; reinstall the release to serve them again",
-				"path", f.path, "block", c, "err", err)
-		}
+		m.drop(ctx, f, c, err)
 		return nil, notServed(c, "its file changed on disk")
 	}
 	// The CID asked for: ct hashes to its multihash, whatever its codec.
@@ -163,6 +160,28 @@ func (m *ChunkMap) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
 		return nil, notServed(c, err.Error())
 	}
 	return b, nil
+}
+
+// drop stops using file f, whose chunk c could not be read or checked.
+func (m *ChunkMap) drop(ctx context.Context, f *mapFile, c cid.Cid, err error) {
+	if !f.dropped.Swap(true) {
+		m.log.WarnContext(ctx, "an installed file changed: its chunks are no longer served or copied; reinstall the release to use them again",
+			"path", f.path, "block", c, "err", err)
+	}
+}
+
+// copyOf returns where the newest map holding c has its plaintext, for
+// Assemble to copy (and check against the chunk's hash).
+func (s *ChunkMaps) copyOf(c cid.Cid) *plainCopy {
+	for _, m := range s.find(c) {
+		if e := m.find(c); e != nil {
+			f := &m.files[e.file]
+			return &plainCopy{path: f.path, off: e.off, prev: true, drop: func(err error) {
+				m.drop(context.Background(), f, c, err)
+			}}
+		}
+	}
+	return nil
 }
 
 // notServed is the error of a block a ChunkMap does not serve: a

@@ -59,6 +59,7 @@ type assembly struct {
 	kept     []bool                // chunk keptBase+i is intact in staging
 	keptBase uint64                //
 	written  map[[32]byte]plainLoc // under mu: block digest → a place in staging holding its plaintext
+	previous *ChunkMaps            // installed releases to copy chunks from
 }
 
 // chunkJob is one chunk position of the release, in index order. Its
@@ -66,12 +67,13 @@ type assembly struct {
 // plaintext (finish, from a worker or, failing, from the feeder) and the
 // place (arm, from the writer); whichever comes second writes it.
 type chunkJob struct {
-	c    *Chunk
-	buf  *[]byte // pooled plaintext buffer holding data
-	data []byte
-	err  error
-	done chan struct{} // closed once written (or failed)
-	kept bool          // PlaintextOnly: intact in staging already, nothing to write
+	c      *Chunk
+	buf    *[]byte // pooled plaintext buffer holding data
+	data   []byte
+	err    error
+	done   chan struct{} // closed once written (or failed)
+	kept   bool          // PlaintextOnly: intact in staging already, nothing to write
+	copied bool          // PlaintextOnly: copied from a previous release's tree
 	// PlaintextOnly: the block the plaintext came from; once written, the
 	// place is recorded and the block forgotten (assembly.placed).
 	a  *assembly
@@ -330,6 +332,11 @@ func (a *assembly) state(c cid.Cid) (s *blockState, cp *plainCopy, added, ok boo
 	has, err := a.f.store.Has(a.ctx, c)
 	if err != nil {
 		return &blockState{c: c, err: fmt.Errorf("local store: %w", err)}, nil, false, false
+	}
+	if !has && a.previous != nil {
+		if cp := a.previous.copyOf(c); cp != nil {
+			return nil, cp, false, true
+		}
 	}
 	s = &blockState{c: c, local: has}
 	if !has {

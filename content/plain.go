@@ -51,6 +51,8 @@ type plainLoc struct {
 type plainCopy struct {
 	path string
 	off  int64
+	prev bool        // in a previous release's tree
+	drop func(error) // a previous release's: stop using the file
 }
 
 // digestOf returns the SHA2-256 digest of a CID of the form content
@@ -218,10 +220,17 @@ func (a *assembly) copyChunk(j *chunkJob, cp *plainCopy) {
 	}
 	if err != nil {
 		putChunkBuf(buf)
+		if cp.drop != nil {
+			cp.drop(err)
+		}
 		j.finish(&BlockError{CID: c.CID, Err: fmt.Errorf("%w: %s at %d: %w", errPlainChanged, cp.path, cp.off, err)})
 		return
 	}
-	j.buf, j.data = buf, pt
+	j.buf, j.data, j.copied = buf, pt, cp.prev
+	if cp.prev {
+		// Later chunks of this block copy it from staging, as if fetched.
+		j.a = a
+	}
 	j.finish(nil)
 }
 

@@ -247,9 +247,13 @@ func (w *stageWriter) reap(wait bool) error {
 		if h.j.err != nil {
 			return h.j.err
 		}
-		if h.j.kept {
+		switch {
+		case h.j.kept:
 			w.st.Kept += uint64(h.j.c.Len)
-		} else {
+		case h.j.copied:
+			w.st.Copied += uint64(h.j.c.Len)
+			w.st.Written += uint64(h.j.c.Len)
+		default:
 			w.st.Written += uint64(h.j.c.Len)
 		}
 		w.queue[0] = armed{}
