@@ -26,15 +26,10 @@ func deltaInput(r *rand.Rand, size int) (old, next []byte) {
 	return old, next
 }
 
-func TestDelta(t *testing.T) {
-	ctx := context.Background()
-	size := 64 << 20
-	if testing.Short() {
-		size = 16 << 20
-	}
-	old, next := deltaInput(rand.New(rand.NewPCG(11, 12)), size)
-	dir := t.TempDir()
-	v1, v2 := filepath.Join(dir, "v1"), filepath.Join(dir, "v2")
+// writeVersions writes old and next as dir/v1/image and dir/v2/image.
+func writeVersions(t *testing.T, dir string, old, next []byte) (v1, v2 string) {
+	t.Helper()
+	v1, v2 = filepath.Join(dir, "v1"), filepath.Join(dir, "v2")
 	for p, d := range map[string][]byte{v1: old, v2: next} {
 		if err := os.MkdirAll(p, 0o755); err != nil {
 			t.Fatal(err)
@@ -43,6 +38,18 @@ func TestDelta(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return v1, v2
+}
+
+func TestDelta(t *testing.T) {
+	ctx := context.Background()
+	size := 64 << 20
+	if testing.Short() {
+		size = 16 << 20
+	}
+	old, next := deltaInput(rand.New(rand.NewPCG(11, 12)), size)
+	dir := t.TempDir()
+	v1, v2 := writeVersions(t, dir, old, next)
 	pub := memStore()
 	r1 := publishTree(t, ctx, pub, v1, nil)
 	if r1.Delta.NewChunks != r1.Delta.Chunks {
@@ -84,15 +91,7 @@ func TestDeltaFromInstalledTree(t *testing.T) {
 	size := 16 << 20
 	old, next := deltaInput(rand.New(rand.NewPCG(41, 42)), size)
 	dir := t.TempDir()
-	v1, v2 := filepath.Join(dir, "v1"), filepath.Join(dir, "v2")
-	for p, d := range map[string][]byte{v1: old, v2: next} {
-		if err := os.MkdirAll(p, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(p, "image"), d, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	v1, v2 := writeVersions(t, dir, old, next)
 	pub := memStore()
 	r1 := publishTree(t, ctx, pub, v1, nil)
 	r2 := publishTree(t, ctx, pub, v2, r1.Index)
