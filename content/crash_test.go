@@ -79,9 +79,7 @@ func TestResumeAfterCancel(t *testing.T) {
 	}
 	var cases []resumeCase
 	for _, m := range assembleModes {
-		for _, c := range []resumeCase{{1, false, m.opt}, {64 << 20, false, m.opt}, {1, true, m.opt}} {
-			cases = append(cases, c)
-		}
+		cases = append(cases, resumeCase{1, false, m.opt}, resumeCase{64 << 20, false, m.opt}, resumeCase{1, true, m.opt})
 	}
 	for _, tc := range cases {
 		name := "progressEvery=" + strconv.FormatUint(tc.every, 10)
