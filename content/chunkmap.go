@@ -235,8 +235,8 @@ func (s *ChunkMaps) Has(_ context.Context, c cid.Cid) (bool, error) {
 
 // GetSize returns the size of block c.
 func (s *ChunkMaps) GetSize(ctx context.Context, c cid.Cid) (int, error) {
-	for _, m := range s.find(c) {
-		return m.GetSize(ctx, c)
+	if ms := s.find(c); len(ms) > 0 {
+		return ms[0].GetSize(ctx, c)
 	}
 	return -1, notServed(c, "not a chunk of a served release")
 }
