@@ -30,7 +30,8 @@ type AssembleOptions struct {
 	// resumed run hashes the staging files it did not record as complete:
 	// a chunk whose plaintext there hashes to the index's hash is kept,
 	// anything else is fetched. Blocks received but not yet written when
-	// a run stops early go to bs and are deleted from it once written.
+	// a run stops early go to bs, so that they are not fetched again
+	// (they stay until the release is collected).
 	PlaintextOnly bool
 	// Previous (with PlaintextOnly) maps the releases installed on the
 	// device: a chunk found there is copied from its plaintext (read and

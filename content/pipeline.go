@@ -57,7 +57,7 @@ type assembly struct {
 	plain    bool
 	scan     bool                  // hash staging before the run (it may hold this index's work)
 	kept     []bool                // chunk keptBase+i is intact in staging
-	keptBase uint64                //
+	keptBase uint64                // chunk number of kept[0]
 	written  map[[32]byte]plainLoc // under mu: block digest → a place in staging holding its plaintext
 	previous *ChunkMaps            // installed releases to copy chunks from
 }
