@@ -39,7 +39,14 @@ type AssembleOptions struct {
 	// between releases. A file there that changed is dropped from its
 	// map, and the chunk fetched.
 	Previous *ChunkMaps
-	Logger   *slog.Logger
+	// Staged (with PlaintextOnly), a map of this release over staging
+	// (NewStagingMap), is told of each chunk once its plaintext is there
+	// (recorded complete by an earlier run, written, copied or found
+	// intact), so that a plaintext-only device serves the chunks of the
+	// release it is assembling. (Without PlaintextOnly a resumed run
+	// truncates files it rewrites, which would take served chunks away.)
+	Staged *ChunkMap
+	Logger *slog.Logger
 }
 
 // AssembleStats says what one Assemble call did.
@@ -120,7 +127,10 @@ func Assemble(ctx context.Context, bs BlockStore, src BlockSource, x *Index, sta
 
 	a := &assembly{f: f, x: x, staging: staging, window: window, workers: workers, progPath: progPath, id: id, plain: opt.PlaintextOnly, scan: ours}
 	if opt.PlaintextOnly {
-		a.previous = opt.Previous
+		a.previous, a.staged = opt.Previous, opt.Staged
+		if err := a.markDone(ctx, done); err != nil {
+			return st, err
+		}
 	}
 	for healed := 0; ; {
 		at, err := a.run(ctx, done, &st)

@@ -35,10 +35,14 @@ type ChunkMap struct {
 	log     *slog.Logger
 	files   []mapFile
 	chunks  []mapChunk // sorted by digest, one per distinct block
+	// A staging map (NewStagingMap) serves only the chunks Assemble
+	// marked as being in staging.
+	marked []atomic.Bool
 }
 
 type mapFile struct {
 	path    string
+	entry   uint32 // index entry
 	dropped atomic.Bool
 }
 
@@ -54,6 +58,23 @@ type mapChunk struct {
 // in dir. It reads the index's chunk list once and no file: a damaged
 // file is found when a block of it is asked for.
 func NewChunkMap(ctx context.Context, x *Index, dir string, log *slog.Logger) (*ChunkMap, error) {
+	return newChunkMap(ctx, x, dir, log)
+}
+
+// NewStagingMap maps the chunks of the release x being assembled in
+// staging: it serves none until Assemble (given it as
+// AssembleOptions.Staged) marks them in staging. Once the release is
+// installed, a NewChunkMap of its directory takes its place.
+func NewStagingMap(ctx context.Context, x *Index, staging string, log *slog.Logger) (*ChunkMap, error) {
+	m, err := newChunkMap(ctx, x, staging, log)
+	if err != nil {
+		return nil, err
+	}
+	m.marked = make([]atomic.Bool, len(m.chunks))
+	return m, nil
+}
+
+func newChunkMap(ctx context.Context, x *Index, dir string, log *slog.Logger) (*ChunkMap, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -75,7 +96,7 @@ func NewChunkMap(ctx context.Context, x *Index, dir string, log *slog.Logger) (*
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		m.files = append(m.files, mapFile{path: filepath.Join(dir, filepath.FromSlash(e.Path))})
+		m.files = append(m.files, mapFile{path: filepath.Join(dir, filepath.FromSlash(e.Path)), entry: uint32(i)})
 		var off int64
 		for k := range e.NumChunks {
 			c, err := cur.at(e.FirstChunk + k)
@@ -102,18 +123,36 @@ func NewChunkMap(ctx context.Context, x *Index, dir string, log *slog.Logger) (*
 // files included.
 func (m *ChunkMap) Len() int { return len(m.chunks) }
 
-// find returns c's chunk, unless c is not in the map or its file was
-// dropped.
+// find returns c's chunk, unless c is not in the map, its file was
+// dropped, or (a staging map) it is not known to be in staging yet.
 func (m *ChunkMap) find(c cid.Cid) *mapChunk {
-	d, ok := digestOf(c)
-	if !ok {
-		return nil
-	}
-	i, ok := slices.BinarySearchFunc(m.chunks, d, func(e mapChunk, d [32]byte) int { return bytes.Compare(e.digest[:], d[:]) })
-	if !ok || m.files[m.chunks[i].file].dropped.Load() {
+	i, ok := m.index(c)
+	if !ok || m.files[m.chunks[i].file].dropped.Load() || m.marked != nil && !m.marked[i].Load() {
 		return nil
 	}
 	return &m.chunks[i]
+}
+
+// index returns the position of c in the table.
+func (m *ChunkMap) index(c cid.Cid) (int, bool) {
+	d, ok := digestOf(c)
+	if !ok {
+		return 0, false
+	}
+	return slices.BinarySearchFunc(m.chunks, d, func(e mapChunk, d [32]byte) int { return bytes.Compare(e.digest[:], d[:]) })
+}
+
+// mark records that block c's plaintext is in staging at offset off of
+// index entry entry. The map serves the copy it holds (the block's first
+// chunk in the index), so only that place marks it.
+func (m *ChunkMap) mark(entry uint32, off int64, c cid.Cid) {
+	i, ok := m.index(c)
+	if !ok || m.marked == nil {
+		return
+	}
+	if e := &m.chunks[i]; m.files[e.file].entry == entry && e.off == off {
+		m.marked[i].Store(true)
+	}
 }
 
 // Has reports whether the map serves c.

@@ -310,3 +310,109 @@ func TestChunkMapMemory(t *testing.T) {
 		t.Errorf("%.1f bytes per chunk, want at most 100", per)
 	}
 }
+
+// TestStagingMap: a device serves the chunks of the release it is
+// assembling once they are in staging, and only those.
+func TestStagingMap(t *testing.T) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(37, 38))
+	same := randBytes(r, 2*MaxChunkSize)
+	nodes := []node{{path: "a", data: same}, {path: "b", data: same}}
+	for i := range 4 {
+		nodes = append(nodes, node{path: "f" + strconv.Itoa(i), data: randBytes(r, 2*MaxChunkSize+r.IntN(MaxChunkSize))})
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	writeTree(t, src, nodes)
+	pub := memStore()
+	rel := publishTree(t, ctx, pub, src, nil)
+	dev := memStore()
+	x, err := OpenIndex(ctx, dev, StoreSource{pub}, rel.IndexRoot, &rel.Key, testChannel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	staging := filepath.Join(dir, "stage")
+	sm, err := NewStagingMap(ctx, x, staging, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// served checks that every block the map says it has is the
+	// publisher's, and returns how many it has.
+	distinct := map[cid.Cid]bool{}
+	for _, c := range rel.Index.Chunks {
+		distinct[c.CID] = true
+	}
+	served := func() int {
+		n := 0
+		for c := range distinct {
+			if has, _ := sm.Has(ctx, c); !has {
+				continue
+			}
+			n++
+			b, err := sm.Get(ctx, c)
+			if err != nil {
+				t.Fatalf("Has(%s) but Get: %v", c, err)
+			}
+			want, _ := pub.Get(ctx, c)
+			if !bytes.Equal(b.RawData(), want.RawData()) {
+				t.Fatalf("Get(%s): not the publisher's block", c)
+			}
+		}
+		return n
+	}
+	if n := served(); n != 0 {
+		t.Fatalf("%d chunks served before assembly", n)
+	}
+	opt := AssembleOptions{PlaintextOnly: true, Window: 2, Staged: sm}
+	actx, cancel := context.WithCancel(ctx)
+	cs := &cancelAfter{src: StoreSource{pub}, cancel: cancel}
+	cs.n.Store(4)
+	if _, err := Assemble(actx, dev, cs, x, staging, opt); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted Assemble = %v", err)
+	}
+	cancel()
+	part := served()
+	// A peer asking while the assembly goes on gets what is marked.
+	stop := make(chan struct{})
+	var reader sync.WaitGroup
+	reader.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for c := range distinct {
+				if has, _ := sm.Has(ctx, c); has {
+					if _, err := sm.Get(ctx, c); err != nil {
+						t.Errorf("during assembly, Has(%s) but Get: %v", c, err)
+					}
+				}
+			}
+		}
+	})
+	_, err = Assemble(ctx, dev, StoreSource{pub}, x, staging, opt)
+	close(stop)
+	reader.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := served()
+	t.Logf("served %d chunks after the interruption, %d at the end", part, all)
+	if part == 0 || part >= all || all != sm.Len() {
+		t.Errorf("served %d after the interruption and %d at the end, of %d", part, all, sm.Len())
+	}
+	// A process restarted after the assembly: what the progress
+	// file records as complete is served too.
+	sm, err = NewStagingMap(ctx, x, staging, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.Staged = sm
+	if _, err := Assemble(ctx, dev, StoreSource{pub}, x, staging, opt); err != nil {
+		t.Fatal(err)
+	}
+	if n := served(); n != sm.Len() {
+		t.Errorf("after a restart, %d of %d chunks served", n, sm.Len())
+	}
+}

@@ -60,6 +60,7 @@ type assembly struct {
 	keptBase uint64                // chunk number of kept[0]
 	written  map[[32]byte]plainLoc // under mu: block digest → a place in staging holding its plaintext
 	previous *ChunkMaps            // installed releases to copy chunks from
+	staged   *ChunkMap             // told of each chunk in staging (AssembleOptions.Staged)
 }
 
 // chunkJob is one chunk position of the release, in index order. Its
@@ -74,10 +75,11 @@ type chunkJob struct {
 	done   chan struct{} // closed once written (or failed)
 	kept   bool          // PlaintextOnly: intact in staging already, nothing to write
 	copied bool          // PlaintextOnly: copied from a previous release's tree
-	// PlaintextOnly: the block the plaintext came from; once written, the
-	// place is recorded and the block forgotten (assembly.placed).
-	a  *assembly
-	st *blockState
+	a      *assembly
+	// PlaintextOnly (place): once written, the place is recorded and
+	// the block it came from (st) forgotten (assembly.placed).
+	place bool
+	st    *blockState
 
 	mu    sync.Mutex
 	ready bool        // finish was called
@@ -112,9 +114,12 @@ func (j *chunkJob) arm(f *stagedFile, off int64) {
 func (j *chunkJob) complete() {
 	if j.err == nil && !j.kept {
 		j.err = j.dst.writeAt(j.data, j.off)
-		if j.err == nil && j.a != nil {
+		if j.err == nil && j.place {
 			j.a.placed(j)
 		}
+	}
+	if j.err == nil && j.a != nil && j.a.staged != nil {
+		j.a.staged.mark(j.dst.entry, j.off, j.c.CID)
 	}
 	if j.buf != nil {
 		putChunkBuf(j.buf)
@@ -260,7 +265,7 @@ func (a *assembly) feed(first uint64) {
 	}()
 	for n := first; n < total; n++ {
 		c, err := chunks.at(n)
-		job := &chunkJob{c: c, done: make(chan struct{})}
+		job := &chunkJob{c: c, done: make(chan struct{}), a: a}
 		select {
 		case a.ordered <- job:
 		default:
@@ -361,7 +366,7 @@ func (a *assembly) load(s *blockState) bool {
 // attach makes job wait for s, or dispatches it when s is already known.
 func (a *assembly) attach(s *blockState, job *chunkJob) bool {
 	if a.plain {
-		job.a, job.st = a, s
+		job.place, job.st = true, s
 	}
 	s.mu.Lock()
 	if !s.resolved {

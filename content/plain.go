@@ -141,6 +141,28 @@ func (a *assembly) scanFile(i uint64, e *Entry, cur *chunkCursor, buf []byte) er
 	return nil
 }
 
+// markDone tells the staging map (if any) of the chunks of the entries
+// an earlier run recorded as complete: this run does not visit them.
+func (a *assembly) markDone(ctx context.Context, done uint64) error {
+	if a.staged == nil {
+		return nil
+	}
+	cur := a.x.cursor(ctx)
+	for i := range a.x.Entries[:done] {
+		e := &a.x.Entries[i]
+		var off int64
+		for k := range e.NumChunks {
+			c, err := cur.at(e.FirstChunk + k)
+			if err != nil {
+				return err
+			}
+			a.staged.mark(uint32(i), off, c.CID)
+			off += int64(c.Len)
+		}
+	}
+	return nil
+}
+
 // isKept reports whether chunk n was found intact in staging.
 func (a *assembly) isKept(n uint64) bool {
 	return n >= a.keptBase && n-a.keptBase < uint64(len(a.kept)) && a.kept[n-a.keptBase]
@@ -229,7 +251,7 @@ func (a *assembly) copyChunk(j *chunkJob, cp *plainCopy) {
 	j.buf, j.data, j.copied = buf, pt, cp.prev
 	if cp.prev {
 		// Later chunks of this block copy it from staging, as if fetched.
-		j.a = a
+		j.place = true
 	}
 	j.finish(nil)
 }
