@@ -25,11 +25,7 @@ import (
 func plainDevice(t *testing.T, nodes []node) (pub blockstore.Blockstore, rel *Release, d *device) {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	src := filepath.Join(dir, "src")
-	writeTree(t, src, nodes)
-	pub = memStore()
-	rel = publishTree(t, ctx, pub, src, nil)
+	dir, _, pub, rel := publishNodes(t, ctx, nodes)
 	d = assembleReleaseOpt(t, ctx, pub, memStore(), rel, filepath.Join(dir, "installed"), AssembleOptions{PlaintextOnly: true})
 	return pub, rel, d
 }
@@ -321,11 +317,7 @@ func TestStagingMap(t *testing.T) {
 	for i := range 4 {
 		nodes = append(nodes, node{path: "f" + strconv.Itoa(i), data: randBytes(r, 2*MaxChunkSize+r.IntN(MaxChunkSize))})
 	}
-	dir := t.TempDir()
-	src := filepath.Join(dir, "src")
-	writeTree(t, src, nodes)
-	pub := memStore()
-	rel := publishTree(t, ctx, pub, src, nil)
+	dir, _, pub, rel := publishNodes(t, ctx, nodes)
 	dev := memStore()
 	x, err := OpenIndex(ctx, dev, StoreSource{pub}, rel.IndexRoot, &rel.Key, testChannel)
 	if err != nil {

@@ -100,11 +100,7 @@ func TestResumeAfterCancel(t *testing.T) {
 			for i := range 12 {
 				nodes = append(nodes, node{path: "d/f" + strconv.Itoa(i), data: randBytes(r, r.IntN(4*MaxChunkSize)), mode: 0o640})
 			}
-			dir := t.TempDir()
-			src := filepath.Join(dir, "src")
-			writeTree(t, src, nodes)
-			pub := memStore()
-			rel := publishTree(t, ctx, pub, src, nil)
+			dir, src, pub, rel := publishNodes(t, ctx, nodes)
 			dev := memStore()
 			counting := newCounting(StoreSource{pub})
 			x, err := OpenIndex(ctx, dev, counting, rel.IndexRoot, &rel.Key, testChannel)

@@ -230,6 +230,17 @@ type device struct {
 	index   *Index
 }
 
+// publishNodes writes nodes as a tree under a fresh dir (dir/src) and
+// publishes it into a fresh memory store.
+func publishNodes(t testing.TB, ctx context.Context, nodes []node) (dir, src string, pub blockstore.Blockstore, rel *Release) {
+	t.Helper()
+	dir = t.TempDir()
+	src = filepath.Join(dir, "src")
+	writeTree(t, src, nodes)
+	pub = memStore()
+	return dir, src, pub, publishTree(t, ctx, pub, src, nil)
+}
+
 func publishTree(t testing.TB, ctx context.Context, pub blockstore.Blockstore, src string, prev *Index) *Release {
 	t.Helper()
 	rel, err := Publish(ctx, pub, PublishOptions{Channel: testChannel, Secret: &testSecret, Source: src, Previous: prev})
