@@ -23,7 +23,30 @@ type AssembleOptions struct {
 	Window int
 	// Workers bounds parallel verification and decryption; 0 means GOMAXPROCS.
 	Workers int
-	Logger  *slog.Logger
+	// PlaintextOnly keeps no chunk block in bs (index pages still go
+	// there): the staging tree is the record. A device that keeps only
+	// plaintext writes each byte durably once instead of twice, and
+	// serves chunk blocks to peers by sealing them again (ChunkMap). A
+	// resumed run hashes the staging files it did not record as complete:
+	// a chunk whose plaintext there hashes to the index's hash is kept,
+	// anything else is fetched. Blocks received but not yet written when
+	// a run stops early go to bs, so that they are not fetched again
+	// (they stay until the release is collected).
+	PlaintextOnly bool
+	// Previous (with PlaintextOnly) maps the releases installed on the
+	// device: a chunk found there is copied from its plaintext (read and
+	// checked against the chunk's hash) instead of fetched, the delta
+	// between releases. A file there that changed is dropped from its
+	// map, and the chunk fetched.
+	Previous *ChunkMaps
+	// Staged (with PlaintextOnly), a map of this release over staging
+	// (NewStagingMap), is told of each chunk once its plaintext is there
+	// (recorded complete by an earlier run, written, copied or found
+	// intact), so that a plaintext-only device serves the chunks of the
+	// release it is assembling. (Without PlaintextOnly a resumed run
+	// truncates files it rewrites, which would take served chunks away.)
+	Staged *ChunkMap
+	Logger *slog.Logger
 }
 
 // AssembleStats says what one Assemble call did.
@@ -31,6 +54,8 @@ type AssembleStats struct {
 	Fetched      int64  // blocks fetched from the source (verified and stored)
 	FetchedBytes int64  // their bytes
 	Written      uint64 // plaintext bytes written to staging
+	Kept         uint64 // plaintext bytes found intact in staging by a resumed PlaintextOnly run
+	Copied       uint64 // plaintext bytes copied from Previous's trees
 	Skipped      int    // entries already complete from an earlier run
 }
 
@@ -68,18 +93,27 @@ func Assemble(ctx context.Context, bs BlockStore, src BlockSource, x *Index, sta
 		return st, err
 	}
 	progPath := staging + ".progress"
-	done, err := loadProgress(progPath, id)
+	done, ours, err := loadProgress(progPath, id)
 	if err != nil {
 		log.WarnContext(ctx, "ignoring unreadable assembly progress; starting over", "path", progPath, "err", err)
-		done = 0
+		done, ours = 0, false
 	}
-	if done == 0 {
+	// With blocks in the store, a run that recorded nothing rewrites
+	// everything from them. Without, staging is the record from the first
+	// chunk on, so it is kept whenever the progress file says it holds
+	// this index's work, and a fresh one is claimed at once.
+	if done == 0 && (!opt.PlaintextOnly || !ours) {
 		if err := os.RemoveAll(staging); err != nil {
 			return st, fmt.Errorf("clear staging: %w", err)
 		}
 	}
 	if err := os.MkdirAll(staging, 0o700); err != nil {
 		return st, fmt.Errorf("create staging: %w", err)
+	}
+	if opt.PlaintextOnly && !ours {
+		if err := saveProgress(progPath, id, 0); err != nil {
+			return st, err
+		}
 	}
 	// A previous run may have stopped while applying final directory modes.
 	for i := range x.Entries[:done] {
@@ -91,9 +125,23 @@ func Assemble(ctx context.Context, bs BlockStore, src BlockSource, x *Index, sta
 	}
 	st.Skipped = int(done)
 
-	a := &assembly{f: f, x: x, staging: staging, window: window, workers: workers, progPath: progPath, id: id}
+	a := &assembly{f: f, x: x, staging: staging, window: window, workers: workers, progPath: progPath, id: id, plain: opt.PlaintextOnly, scan: ours}
+	if opt.PlaintextOnly {
+		a.previous, a.staged = opt.Previous, opt.Staged
+		if err := a.markDone(ctx, done); err != nil {
+			return st, err
+		}
+	}
 	for healed := 0; ; {
 		at, err := a.run(ctx, done, &st)
+		if err != nil && healed < maxHeal && errors.Is(err, errPlainChanged) {
+			// A plaintext copy source changed under us: the next run
+			// hashes staging again and fetches what no longer matches.
+			log.WarnContext(ctx, "a chunk to copy changed on disk; fetching it again", "err", err)
+			healed++
+			done = at
+			continue
+		}
 		if err != nil && healed < maxHeal && f.dropCorrupt(ctx, err) {
 			// A damaged local block (disk fault): dropped; fetch it again
 			// and redo the entry that needed it.
@@ -126,7 +174,7 @@ func Assemble(ctx context.Context, bs BlockStore, src BlockSource, x *Index, sta
 }
 
 // clearPath removes whatever an interrupted run left at dst unless it is a
-// directory that should stay one.
+// directory that should stay one, or (keepFile) a regular file.
 func clearPath(dst string, t EntryType) error {
 	fi, err := os.Lstat(dst)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -135,7 +183,7 @@ func clearPath(dst string, t EntryType) error {
 	if err != nil {
 		return fmt.Errorf("staging: %w", err)
 	}
-	if t == TypeDir && fi.IsDir() {
+	if t == TypeDir && fi.IsDir() || t == keepFile && fi.Mode().IsRegular() {
 		return nil
 	}
 	if err := os.RemoveAll(dst); err != nil {

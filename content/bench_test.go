@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/ipfs/boxo/blockstore"
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
 	"github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 
@@ -158,6 +160,25 @@ func BenchmarkPublish(b *testing.B) {
 	}
 }
 
+// assembleKinds are the device stores of BenchmarkAssemble: each store
+// kind keeping every block, and packs with PlaintextOnly (index blocks in
+// the packs, chunks only in staging).
+var assembleKinds = append(storeKindsWith(content.AssembleOptions{}, ""),
+	assembleKind{storeKind{"pack-plaintext", diskStore(store.Pack)}, content.AssembleOptions{PlaintextOnly: true}})
+
+type assembleKind struct {
+	storeKind
+	opt content.AssembleOptions
+}
+
+func storeKindsWith(opt content.AssembleOptions, suffix string) []assembleKind {
+	var out []assembleKind
+	for _, k := range storeKinds {
+		out = append(out, assembleKind{storeKind{k.name + suffix, k.open}, opt})
+	}
+	return out
+}
+
 // BenchmarkAssemble measures OpenIndex + Assemble (fetch from a source,
 // verify, store, decrypt, write staging) of a 256 MiB release against a
 // SHA-256 pass over the same bytes in the same run. The store kind is the
@@ -168,7 +189,7 @@ func BenchmarkAssemble(b *testing.B) {
 	size := benchSize()
 	ctx := context.Background()
 	src := writeRandomFile(b, filepath.Join(b.TempDir(), "src"), "data", size)
-	for _, k := range storeKinds {
+	for _, k := range assembleKinds {
 		b.Run(k.name, func(b *testing.B) {
 			pub, closePub := memStore(b) // the network
 			defer closePub()
@@ -189,7 +210,7 @@ func BenchmarkAssemble(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					if _, err := content.Assemble(ctx, dev, content.StoreSource{Getter: pub}, x, staging, content.AssembleOptions{}); err != nil {
+					if _, err := content.Assemble(ctx, dev, content.StoreSource{Getter: pub}, x, staging, k.opt); err != nil {
 						b.Fatal(err)
 					}
 				})
@@ -205,8 +226,18 @@ func BenchmarkAssemble(b *testing.B) {
 
 // BenchmarkAssemblePeakHeap assembles a 1 GiB release (BENCH_QUICK=1:
 // 128 MiB) between two on-disk stores and reports the peak live heap seen
-// while it ran (sampled every millisecond), target at most 64 MiB.
+// while it ran (sampled every millisecond), target at most 64 MiB; the
+// device keeps every block (blocks) or plaintext only (plaintext).
 func BenchmarkAssemblePeakHeap(b *testing.B) {
+	for _, m := range []struct {
+		name string
+		opt  content.AssembleOptions
+	}{{"blocks", content.AssembleOptions{}}, {"plaintext", content.AssembleOptions{PlaintextOnly: true}}} {
+		b.Run(m.name, func(b *testing.B) { benchmarkAssemblePeakHeap(b, m.opt) })
+	}
+}
+
+func benchmarkAssemblePeakHeap(b *testing.B, opt content.AssembleOptions) {
 	size := 1 << 30
 	if quick() {
 		size = 128 << 20
@@ -250,7 +281,7 @@ func BenchmarkAssemblePeakHeap(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := content.Assemble(ctx, devS.Blockstore(), content.StoreSource{Getter: pubS.Blockstore()}, x, staging, content.AssembleOptions{}); err != nil {
+		if _, err := content.Assemble(ctx, devS.Blockstore(), content.StoreSource{Getter: pubS.Blockstore()}, x, staging, opt); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()
@@ -261,4 +292,63 @@ func BenchmarkAssemblePeakHeap(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(peak)/(1<<20), "peak_heap_MiB")
+}
+
+// BenchmarkServe measures what a device pays to serve each chunk block
+// of a 64 MiB release (BENCH_QUICK=1: 16 MiB) once: read from its pack
+// store (pack: a device keeping blocks), or read from the installed
+// plaintext, sealed again and hashed (reseal: a plaintext-only device,
+// content.ChunkMap). x_sha256 is against a SHA-256 pass over the file.
+func BenchmarkServe(b *testing.B) {
+	size := 64 << 20
+	if quick() {
+		size = 16 << 20
+	}
+	ctx := context.Background()
+	src := writeRandomFile(b, filepath.Join(b.TempDir(), "src"), "data", size)
+	pub, closePub := memStore(b)
+	defer closePub()
+	rel, err := content.Publish(ctx, pub, content.PublishOptions{Channel: benchChannel, Secret: &benchSecret, Source: src})
+	if err != nil {
+		b.Fatal(err)
+	}
+	dev, err := store.Open(b.TempDir(), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer dev.Close()
+	x, err := content.OpenIndex(ctx, dev.Blockstore(), content.StoreSource{Getter: pub}, rel.IndexRoot, &rel.Key, benchChannel)
+	if err != nil {
+		b.Fatal(err)
+	}
+	staging := filepath.Join(b.TempDir(), "installed")
+	if _, err := content.Assemble(ctx, dev.Blockstore(), content.StoreSource{Getter: pub}, x, staging, content.AssembleOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	m, err := content.NewChunkMap(ctx, x, staging, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, k := range []struct {
+		name string
+		get  func(context.Context, cid.Cid) (blocks.Block, error)
+	}{{"pack", dev.Blockstore().Get}, {"reseal", m.Get}} {
+		b.Run(k.name, func(b *testing.B) {
+			b.SetBytes(int64(size))
+			var r ratios
+			for b.Loop() {
+				b.StopTimer()
+				r.sha(b, src)
+				b.StartTimer()
+				r.measure(func() {
+					for _, c := range rel.Index.Chunks {
+						if _, err := k.get(ctx, c.CID); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			}
+			r.report(b, size)
+		})
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
@@ -71,13 +72,22 @@ func (s reversed) GetBlocks(ctx context.Context, cids []cid.Cid) <-chan blocks.B
 // staging out of order, and a progress save must still claim only entries
 // whose every chunk was written.
 func TestResumeAfterCancel(t *testing.T) {
-	for _, tc := range []struct {
+	type resumeCase struct {
 		every   uint64 // progress after each entry, and rarely
 		reverse bool
-	}{{1, false}, {64 << 20, false}, {1, true}} {
+		opt     AssembleOptions
+	}
+	var cases []resumeCase
+	for _, m := range assembleModes {
+		cases = append(cases, resumeCase{1, false, m.opt}, resumeCase{64 << 20, false, m.opt}, resumeCase{1, true, m.opt})
+	}
+	for _, tc := range cases {
 		name := "progressEvery=" + strconv.FormatUint(tc.every, 10)
 		if tc.reverse {
 			name += "/reversed"
+		}
+		if tc.opt.PlaintextOnly {
+			name += "/plaintext"
 		}
 		every := tc.every
 		t.Run(name, func(t *testing.T) {
@@ -90,11 +100,7 @@ func TestResumeAfterCancel(t *testing.T) {
 			for i := range 12 {
 				nodes = append(nodes, node{path: "d/f" + strconv.Itoa(i), data: randBytes(r, r.IntN(4*MaxChunkSize)), mode: 0o640})
 			}
-			dir := t.TempDir()
-			src := filepath.Join(dir, "src")
-			writeTree(t, src, nodes)
-			pub := memStore()
-			rel := publishTree(t, ctx, pub, src, nil)
+			dir, src, pub, rel := publishNodes(t, ctx, nodes)
 			dev := memStore()
 			counting := newCounting(StoreSource{pub})
 			x, err := OpenIndex(ctx, dev, counting, rel.IndexRoot, &rel.Key, testChannel)
@@ -115,7 +121,9 @@ func TestResumeAfterCancel(t *testing.T) {
 				cs := &cancelAfter{src: src, cancel: cancel}
 				cs.n.Store(int64(r.IntN(6)))
 				counting.src = cs
-				_, err := Assemble(actx, dev, counting, x, staging, AssembleOptions{Window: 3})
+				opt := tc.opt
+				opt.Window = 3
+				_, err := Assemble(actx, dev, counting, x, staging, opt)
 				cancel()
 				if err == nil {
 					break
@@ -137,6 +145,20 @@ func TestResumeAfterCancel(t *testing.T) {
 				t.Fatal(err)
 			}
 			compareTrees(t, src, staging)
+			if tc.opt.PlaintextOnly {
+				// Only blocks received while a run was stopping are in
+				// the store: at most two windows per interruption.
+				stored := 0
+				for _, c := range rel.Index.Chunks {
+					if has, _ := dev.Has(ctx, c.CID); has {
+						stored++
+					}
+				}
+				if stored > interrupted*2*3 {
+					t.Errorf("%d chunk blocks stored after %d interruptions", stored, interrupted)
+				}
+				t.Logf("%d interruptions, %d chunk blocks of %d spilled to the store", interrupted, stored, len(rel.Index.Chunks))
+			}
 		})
 	}
 }
@@ -174,6 +196,116 @@ func TestVerifyStagedDetects(t *testing.T) {
 			if err := VerifyStaged(ctx, rel.Index, staging); !errors.Is(err, ErrStagingIncomplete) {
 				t.Fatalf("VerifyStaged = %v, want ErrStagingIncomplete", err)
 			}
+		})
+	}
+}
+
+// TestPlaintextResumeHashesStaging damages a plaintext-only staging tree
+// the way a power loss or a stray writer can, with the progress file
+// claiming nothing, and resumes: exactly the chunks that no longer hash
+// to the index are fetched again, and the tree is the release.
+func TestPlaintextResumeHashesStaging(t *testing.T) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(21, 22))
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	var nodes []node
+	for i := range 4 {
+		nodes = append(nodes, node{path: "f" + strconv.Itoa(i), data: randBytes(r, 3*MaxChunkSize+r.IntN(MaxChunkSize)), mode: 0o444})
+	}
+	writeTree(t, src, nodes)
+	pub := memStore()
+	rel := publishTree(t, ctx, pub, src, nil)
+	chunksOf := func(name string) []Chunk {
+		for _, e := range rel.Index.Entries {
+			if e.Path == name {
+				return rel.Index.Chunks[e.FirstChunk : e.FirstChunk+e.NumChunks]
+			}
+		}
+		t.Fatalf("no entry %s", name)
+		return nil
+	}
+	// from returns the chunks of name that end after byte off.
+	from := func(name string, off int64) []Chunk {
+		var out []Chunk
+		var end int64
+		for _, c := range chunksOf(name) {
+			end += int64(c.Len)
+			if end > off {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		edit func(stage string) error
+		want []Chunk // fetched again
+	}{
+		{"untouched", func(string) error { return nil }, nil},
+		{"byte flipped", func(s string) error {
+			return flipByte(filepath.Join(s, "f1"), int64(chunksOf("f1")[0].Len)+5)
+		}, chunksOf("f1")[1:2]},
+		{"truncated", func(s string) error {
+			return os.Truncate(filepath.Join(s, "f2"), int64(chunksOf("f2")[0].Len)+7)
+		}, from("f2", int64(chunksOf("f2")[0].Len))},
+		{"removed", func(s string) error { return os.Remove(filepath.Join(s, "f0")) }, chunksOf("f0")},
+		{"replaced by a symlink", func(s string) error { return relink(filepath.Join(s, "f3"), "f0") }, chunksOf("f3")},
+		{"grown", func(s string) error {
+			f, err := os.OpenFile(filepath.Join(s, "f1"), os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = f.Write([]byte("tail"))
+			return err
+		}, nil},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			stage := filepath.Join(dir, "stage"+strconv.Itoa(i))
+			dev := memStore()
+			d := assembleReleaseOpt(t, ctx, pub, dev, rel, stage, AssembleOptions{PlaintextOnly: true})
+			// A crash before anything was recorded as complete.
+			id, err := indexID(ctx, d.index)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := saveProgress(stage+".progress", id, 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(filepath.Join(stage, "f1"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.edit(stage); err != nil {
+				t.Fatal(err)
+			}
+			again := newCounting(StoreSource{pub})
+			st, err := Assemble(ctx, dev, again, d.index, stage, AssembleOptions{PlaintextOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[cid.Cid]int{}
+			var wantBytes uint64
+			for _, c := range tc.want {
+				want[c.CID] = 1
+				wantBytes += uint64(c.Len)
+			}
+			if len(again.got) != len(want) {
+				t.Errorf("fetched %d blocks, want %d", len(again.got), len(want))
+			}
+			for c, n := range again.got {
+				if want[c] != n {
+					t.Errorf("block %s fetched %d times, want %d", c, n, want[c])
+				}
+			}
+			if st.Written != wantBytes || st.Kept != rel.Size-wantBytes {
+				t.Errorf("written %d, kept %d; want %d and %d", st.Written, st.Kept, wantBytes, rel.Size-wantBytes)
+			}
+			if err := VerifyStaged(ctx, d.index, stage); err != nil {
+				t.Fatal(err)
+			}
+			compareTrees(t, src, stage)
 		})
 	}
 }

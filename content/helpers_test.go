@@ -230,6 +230,17 @@ type device struct {
 	index   *Index
 }
 
+// publishNodes writes nodes as a tree under a fresh dir (dir/src) and
+// publishes it into a fresh memory store.
+func publishNodes(t testing.TB, ctx context.Context, nodes []node) (dir, src string, pub blockstore.Blockstore, rel *Release) {
+	t.Helper()
+	dir = t.TempDir()
+	src = filepath.Join(dir, "src")
+	writeTree(t, src, nodes)
+	pub = memStore()
+	return dir, src, pub, publishTree(t, ctx, pub, src, nil)
+}
+
 func publishTree(t testing.TB, ctx context.Context, pub blockstore.Blockstore, src string, prev *Index) *Release {
 	t.Helper()
 	rel, err := Publish(ctx, pub, PublishOptions{Channel: testChannel, Secret: &testSecret, Source: src, Previous: prev})
@@ -241,13 +252,18 @@ func publishTree(t testing.TB, ctx context.Context, pub blockstore.Blockstore, s
 
 func assembleRelease(t testing.TB, ctx context.Context, pub blockstore.Blockstore, dev blockstore.Blockstore, rel *Release, staging string) *device {
 	t.Helper()
+	return assembleReleaseOpt(t, ctx, pub, dev, rel, staging, AssembleOptions{})
+}
+
+func assembleReleaseOpt(t testing.TB, ctx context.Context, pub blockstore.Blockstore, dev blockstore.Blockstore, rel *Release, staging string, opt AssembleOptions) *device {
+	t.Helper()
 	d := &device{store: dev, source: newCounting(StoreSource{pub}), staging: staging}
 	x, err := OpenIndex(ctx, dev, d.source, rel.IndexRoot, &rel.Key, testChannel)
 	if err != nil {
 		t.Fatalf("OpenIndex: %v", err)
 	}
 	d.index = x
-	if _, err := Assemble(ctx, dev, d.source, x, staging, AssembleOptions{}); err != nil {
+	if _, err := Assemble(ctx, dev, d.source, x, staging, opt); err != nil {
 		t.Fatalf("Assemble: %v", err)
 	}
 	if err := VerifyStaged(ctx, x, staging); err != nil {

@@ -50,6 +50,17 @@ type assembly struct {
 	cancel           context.CancelCauseFunc
 	receivers, feedW sync.WaitGroup
 	unclosed         []*stagedFile // left open by a run that stopped early
+
+	// PlaintextOnly (plain.go): no chunk block is stored; chunks found
+	// intact in staging are kept, and a chunk whose block was already
+	// written in this run is copied from its place in staging.
+	plain    bool
+	scan     bool                  // hash staging before the run (it may hold this index's work)
+	kept     []bool                // chunk keptBase+i is intact in staging
+	keptBase uint64                // chunk number of kept[0]
+	written  map[[32]byte]plainLoc // under mu: block digest → a place in staging holding its plaintext
+	previous *ChunkMaps            // installed releases to copy chunks from
+	staged   *ChunkMap             // told of each chunk in staging (AssembleOptions.Staged)
 }
 
 // chunkJob is one chunk position of the release, in index order. Its
@@ -57,11 +68,18 @@ type assembly struct {
 // plaintext (finish, from a worker or, failing, from the feeder) and the
 // place (arm, from the writer); whichever comes second writes it.
 type chunkJob struct {
-	c    *Chunk
-	buf  *[]byte // pooled plaintext buffer holding data
-	data []byte
-	err  error
-	done chan struct{} // closed once written (or failed)
+	c      *Chunk
+	buf    *[]byte // pooled plaintext buffer holding data
+	data   []byte
+	err    error
+	done   chan struct{} // closed once written (or failed)
+	kept   bool          // PlaintextOnly: intact in staging already, nothing to write
+	copied bool          // PlaintextOnly: copied from a previous release's tree
+	a      *assembly
+	// PlaintextOnly (place): once written, the place is recorded and
+	// the block it came from (st) forgotten (assembly.placed).
+	place bool
+	st    *blockState
 
 	mu    sync.Mutex
 	ready bool        // finish was called
@@ -94,8 +112,14 @@ func (j *chunkJob) arm(f *stagedFile, off int64) {
 // complete writes the plaintext (unless the chunk failed), returns its
 // buffer, releases the file and marks the job done.
 func (j *chunkJob) complete() {
-	if j.err == nil {
+	if j.err == nil && !j.kept {
 		j.err = j.dst.writeAt(j.data, j.off)
+		if j.err == nil && j.place {
+			j.a.placed(j)
+		}
+	}
+	if j.err == nil && j.a != nil && j.a.staged != nil {
+		j.a.staged.mark(j.dst.entry, j.off, j.c.CID)
 	}
 	if j.buf != nil {
 		putChunkBuf(j.buf)
@@ -118,6 +142,10 @@ type blockState struct {
 	data     []byte
 	err      error
 	waiting  []*chunkJob
+	// PlaintextOnly, under assembly.mu: the received block, stored only
+	// if no chunk of it was written when the run ends (placed false).
+	block  blocks.Block
+	placed bool
 }
 
 // task is work for a worker: verify (and for local blocks load) st's
@@ -127,6 +155,7 @@ type task struct {
 	b    blocks.Block // st's block as received from the source
 	job  *chunkJob
 	data []byte
+	copy *plainCopy // PlaintextOnly: job's plaintext is on disk here
 }
 
 // run assembles entries from..end. It returns the index of the entry it
@@ -138,7 +167,17 @@ func (a *assembly) run(parent context.Context, from uint64, st *AssembleStats) (
 	a.inflight = map[cid.Cid]*blockState{}
 	a.tasks = make(chan task, a.workers)
 	a.ordered = make(chan *chunkJob, a.window)
-	a.w = newBlockWriter(ctx, a.f.store, assembleBatch, cancel, a.stored)
+	stored := a.stored
+	if a.plain {
+		// Fetches are counted as they are verified; the writer only
+		// takes what a stopped run could not write (spill).
+		stored = nil
+		if err := a.scanStaging(from); err != nil {
+			return from, err
+		}
+		a.scan = true // a run after this one finds its work in staging
+	}
+	a.w = newBlockWriter(ctx, a.f.store, assembleBatch, cancel, stored)
 	// As in Publish: the worker that just hashed a block computes what
 	// the store needs of its bytes (the pack record's checksum) while they
 	// are in its cache, not the store's one writing goroutine.
@@ -158,6 +197,9 @@ func (a *assembly) run(parent context.Context, from uint64, st *AssembleStats) (
 	a.receivers.Wait()
 	close(a.tasks)
 	workers.Wait()
+	if a.plain {
+		a.spill()
+	}
 	for _, f := range a.unclosed {
 		f.f.Close() // may be closed already: harmless
 	}
@@ -223,7 +265,7 @@ func (a *assembly) feed(first uint64) {
 	}()
 	for n := first; n < total; n++ {
 		c, err := chunks.at(n)
-		job := &chunkJob{c: c, done: make(chan struct{})}
+		job := &chunkJob{c: c, done: make(chan struct{}), a: a}
 		select {
 		case a.ordered <- job:
 		default:
@@ -240,10 +282,24 @@ func (a *assembly) feed(first uint64) {
 			job.finish(err) // the writer reports it in order
 			return
 		}
-		s, added, ok := a.state(c.CID)
+		if a.plain && a.isKept(n) {
+			job.kept = true
+			job.finish(nil)
+			continue
+		}
+		s, cp, added, ok := a.state(c.CID)
 		if !ok {
 			job.finish(s.err)
 			return
+		}
+		if cp != nil {
+			select {
+			case a.tasks <- task{job: job, copy: cp}:
+				continue
+			case <-a.ctx.Done():
+				job.finish(context.Cause(a.ctx))
+				return
+			}
 		}
 		if !a.attach(s, job) {
 			return
@@ -264,17 +320,28 @@ func (a *assembly) feed(first uint64) {
 // state returns the block state of c: one already in flight, or a new
 // one, from the store (local) or to ask for (added to inflight: the
 // caller asks the source for it). It fails (ok false, with the error in
-// the returned state) when the store does not answer.
-func (a *assembly) state(c cid.Cid) (s *blockState, added, ok bool) {
+// the returned state) when the store does not answer. With PlaintextOnly
+// it returns instead (cp) a place in staging that holds c's plaintext,
+// when a chunk of c was written there: looked up under the same lock as
+// inflight, since a state leaves inflight once written (placed).
+func (a *assembly) state(c cid.Cid) (s *blockState, cp *plainCopy, added, ok bool) {
 	a.mu.Lock()
 	s = a.inflight[c]
+	if s == nil && a.plain {
+		cp = a.stagedCopy(c)
+	}
 	a.mu.Unlock()
-	if s != nil {
-		return s, false, true
+	if s != nil || cp != nil {
+		return s, cp, false, true
 	}
 	has, err := a.f.store.Has(a.ctx, c)
 	if err != nil {
-		return &blockState{c: c, err: fmt.Errorf("local store: %w", err)}, false, false
+		return &blockState{c: c, err: fmt.Errorf("local store: %w", err)}, nil, false, false
+	}
+	if !has && a.previous != nil {
+		if cp := a.previous.copyOf(c); cp != nil {
+			return nil, cp, false, true
+		}
 	}
 	s = &blockState{c: c, local: has}
 	if !has {
@@ -282,7 +349,7 @@ func (a *assembly) state(c cid.Cid) (s *blockState, added, ok bool) {
 		a.inflight[c] = s
 		a.mu.Unlock()
 	}
-	return s, !has, true
+	return s, nil, !has, true
 }
 
 // load hands a block of the local store to the workers.
@@ -298,6 +365,9 @@ func (a *assembly) load(s *blockState) bool {
 
 // attach makes job wait for s, or dispatches it when s is already known.
 func (a *assembly) attach(s *blockState, job *chunkJob) bool {
+	if a.plain {
+		job.place, job.st = true, s
+	}
 	s.mu.Lock()
 	if !s.resolved {
 		s.waiting = append(s.waiting, job)
@@ -376,6 +446,10 @@ func (s *blockState) resolve(data []byte, err error) []*chunkJob {
 
 func (a *assembly) work() {
 	for t := range a.tasks {
+		if t.copy != nil {
+			a.copyChunk(t.job, t.copy)
+			continue
+		}
 		if t.job != nil {
 			a.open(t.job, t.data)
 			continue
@@ -390,7 +464,11 @@ func (a *assembly) work() {
 			// decoder) is not hashed again; any other is.
 			data = t.b.RawData()
 			if err = verifyReceived(s.c, t.b); err == nil {
-				a.w.add(a.prepare(t.b))
+				if a.plain {
+					a.received(s, t.b)
+				} else {
+					a.w.add(a.prepare(t.b))
+				}
 			}
 		}
 		if err != nil {

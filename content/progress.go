@@ -15,24 +15,25 @@ type progress struct {
 	Done  uint64   `cbor:"2,keyasint"` // entries complete and synced
 }
 
-// loadProgress returns how many entries of the index id are complete; 0
-// when there is no progress file or it belongs to another index.
-func loadProgress(path string, id [32]byte) (uint64, error) {
+// loadProgress returns how many entries of the index id are complete,
+// and whether the progress file is id's (staging holds its work); 0 and
+// false when there is no progress file or it belongs to another index.
+func loadProgress(path string, id [32]byte) (uint64, bool, error) {
 	data, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
-		return 0, nil
+		return 0, false, nil
 	}
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	var p progress
 	if err := codec.Unmarshal(data, &p, codec.DefaultLimits); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if p.Index != id {
-		return 0, nil
+		return 0, false, nil
 	}
-	return p.Done, nil
+	return p.Done, true, nil
 }
 
 // saveProgress makes everything written to staging so far durable (one

@@ -48,49 +48,76 @@ func TestRoundTrip(t *testing.T) {
 		}, -1},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			dir := t.TempDir()
-			src := filepath.Join(dir, "src")
-			writeTree(t, src, tc.nodes)
-			pub := memStore()
-			rel := publishTree(t, ctx, pub, src, nil)
-			if tc.wantChunks >= 0 && len(rel.Index.Chunks) != tc.wantChunks {
-				t.Errorf("chunks = %d, want %d", len(rel.Index.Chunks), tc.wantChunks)
+		for _, m := range assembleModes {
+			t.Run(tc.name+"/"+m.name, func(t *testing.T) {
+				testRoundTrip(t, tc.nodes, tc.wantChunks, m.opt)
+			})
+		}
+	}
+}
+
+// assembleModes are the two ways a device assembles: blocks kept in its
+// store, or plaintext only.
+var assembleModes = []struct {
+	name string
+	opt  AssembleOptions
+}{
+	{"blocks", AssembleOptions{}},
+	{"plaintext", AssembleOptions{PlaintextOnly: true}},
+}
+
+func testRoundTrip(t *testing.T, nodes []node, wantChunks int, opt AssembleOptions) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	writeTree(t, src, nodes)
+	pub := memStore()
+	rel := publishTree(t, ctx, pub, src, nil)
+	if wantChunks >= 0 && len(rel.Index.Chunks) != wantChunks {
+		t.Errorf("chunks = %d, want %d", len(rel.Index.Chunks), wantChunks)
+	}
+	d := assembleReleaseOpt(t, ctx, pub, memStore(), rel, filepath.Join(dir, "staging"), opt)
+	compareTrees(t, src, d.staging)
+	if len(d.index.Entries) != len(nodes) {
+		t.Errorf("index has %d entries, tree %d", len(d.index.Entries), len(nodes))
+	}
+	// The device fetched each block exactly once, and exactly the
+	// blocks of the cleartext block list.
+	l, err := ReadBlockList(ctx, pub, rel.BlockListRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for c, n := range d.source.got {
+		if n != 1 {
+			t.Errorf("block %s fetched %d times", c, n)
+		}
+	}
+	if len(d.source.got) != len(l.Blocks) {
+		t.Errorf("fetched %d distinct blocks, block list has %d", len(d.source.got), len(l.Blocks))
+	}
+	for _, c := range l.Blocks {
+		if d.source.got[c] != 1 {
+			t.Errorf("block list names %s, which assembly did not fetch", c)
+		}
+	}
+	// A second assembly with everything local fetches nothing:
+	// from the store into new staging, or with plaintext only
+	// into the same staging.
+	again := filepath.Join(dir, "again")
+	if opt.PlaintextOnly {
+		again = d.staging
+		for _, c := range rel.Index.Chunks {
+			if has, _ := d.store.Has(ctx, c.CID); has {
+				t.Fatalf("chunk block %s stored with PlaintextOnly", c.CID)
 			}
-			d := assembleRelease(t, ctx, pub, memStore(), rel, filepath.Join(dir, "staging"))
-			compareTrees(t, src, d.staging)
-			if len(d.index.Entries) != len(tc.nodes) {
-				t.Errorf("index has %d entries, tree %d", len(d.index.Entries), len(tc.nodes))
-			}
-			// The device fetched each block exactly once, and exactly the
-			// blocks of the cleartext block list.
-			l, err := ReadBlockList(ctx, pub, rel.BlockListRoot)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for c, n := range d.source.got {
-				if n != 1 {
-					t.Errorf("block %s fetched %d times", c, n)
-				}
-			}
-			if len(d.source.got) != len(l.Blocks) {
-				t.Errorf("fetched %d distinct blocks, block list has %d", len(d.source.got), len(l.Blocks))
-			}
-			for _, c := range l.Blocks {
-				if d.source.got[c] != 1 {
-					t.Errorf("block list names %s, which assembly did not fetch", c)
-				}
-			}
-			// A second assembly with everything local fetches nothing.
-			src2 := newCounting(StoreSource{pub})
-			if _, err := Assemble(ctx, d.store, src2, d.index, filepath.Join(dir, "again"), AssembleOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			if src2.total() != 0 {
-				t.Errorf("re-assembly fetched %d blocks, want 0", src2.total())
-			}
-		})
+		}
+	}
+	src2 := newCounting(StoreSource{pub})
+	if _, err := Assemble(ctx, d.store, src2, d.index, again, opt); err != nil {
+		t.Fatal(err)
+	}
+	if src2.total() != 0 {
+		t.Errorf("re-assembly fetched %d blocks, want 0", src2.total())
 	}
 }
 

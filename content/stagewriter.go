@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,6 +27,7 @@ import (
 // writer once every chunk is armed, or the last chunk written.
 type stagedFile struct {
 	f        *os.File
+	entry    uint32 // the index entry it is
 	mode     fs.FileMode
 	pending  atomic.Int64 // chunks not yet written, plus the writer's hold
 	unhinted atomic.Int64 // bytes written since the last writeback hint
@@ -146,7 +146,11 @@ func (w *stageWriter) done() uint64 {
 }
 
 func (w *stageWriter) entry(i uint64, e *Entry, dst string) error {
-	if err := clearPath(dst, e.Type); err != nil {
+	keep := e.Type
+	if w.a.plain && e.Type == TypeFile {
+		keep = keepFile // its chunks may be intact (scanStaging)
+	}
+	if err := clearPath(dst, keep); err != nil {
 		return err
 	}
 	switch e.Type {
@@ -166,11 +170,11 @@ func (w *stageWriter) entry(i uint64, e *Entry, dst string) error {
 
 // file creates entry i's file and arms a job for each of its chunks.
 func (w *stageWriter) file(i uint64, e *Entry, dst string) error {
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
+	out, err := w.a.openStaged(dst, e)
 	if err != nil {
-		return fmt.Errorf("staging: %w", err)
+		return err
 	}
-	f := &stagedFile{f: out, mode: fs.FileMode(e.Mode)}
+	f := &stagedFile{f: out, mode: fs.FileMode(e.Mode), entry: uint32(i)}
 	f.pending.Store(int64(e.NumChunks) + 1)
 	w.cur = f
 	var off int64
@@ -243,7 +247,15 @@ func (w *stageWriter) reap(wait bool) error {
 		if h.j.err != nil {
 			return h.j.err
 		}
-		w.st.Written += uint64(h.j.c.Len)
+		switch {
+		case h.j.kept:
+			w.st.Kept += uint64(h.j.c.Len)
+		case h.j.copied:
+			w.st.Copied += uint64(h.j.c.Len)
+			w.st.Written += uint64(h.j.c.Len)
+		default:
+			w.st.Written += uint64(h.j.c.Len)
+		}
 		w.queue[0] = armed{}
 		w.queue = w.queue[1:]
 	}

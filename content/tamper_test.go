@@ -95,15 +95,7 @@ func TestTamper(t *testing.T) {
 	substitute := func(b blocks.Block) blocks.Block { return other } // honest CID, not the one asked
 
 	wrongKey := crypto.NewSymmetricKey()
-	tests := []struct {
-		name    string
-		target  cid.Cid
-		edit    func(blocks.Block) blocks.Block
-		key     *crypto.SymmetricKey
-		channel string
-		want    error
-		wantCID cid.Cid
-	}{
+	tests := []tamperCase{
 		{"flipped bit in chunk", chunk0, flip, nil, "", ErrBlockMismatch, chunk0},
 		{"flipped bit in index root", rel.IndexRoot, flip, nil, "", ErrBlockMismatch, rel.IndexRoot},
 		{"flipped bit in index page", indexPage, flip, nil, "", ErrBlockMismatch, indexPage},
@@ -114,40 +106,57 @@ func TestTamper(t *testing.T) {
 		{"wrong channel", cid.Undef, nil, nil, "meshota/test/other", ErrIndexKey, cid.Undef},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			staging := filepath.Join(dir, "stage")
-			var source BlockSource = StoreSource{pub}
-			if tc.edit != nil {
-				source = tamperSource{source, tc.target, tc.edit}
-			}
-			key, channel := &rel.Key, testChannel
-			if tc.key != nil {
-				key = tc.key
-			}
-			if tc.channel != "" {
-				channel = tc.channel
-			}
-			dev := memStore()
-			x, err := OpenIndex(ctx, dev, source, rel.IndexRoot, key, channel)
-			if err == nil {
-				_, err = Assemble(ctx, dev, source, x, staging, AssembleOptions{Window: 2})
-			}
-			if !errors.Is(err, tc.want) {
-				t.Fatalf("error = %v, want %v", err, tc.want)
-			}
-			var be *BlockError
-			if tc.wantCID.Defined() && (!errors.As(err, &be) || !be.CID.Equals(tc.wantCID)) {
-				t.Errorf("error %v does not name block %s", err, tc.wantCID)
-			}
-			if tc.target.Defined() {
-				if has, _ := dev.Has(ctx, tc.target); has {
-					t.Error("tampered block was stored")
-				}
-			}
-			assertOnlyStaging(t, dir)
-		})
+		for _, m := range assembleModes {
+			t.Run(tc.name+"/"+m.name, func(t *testing.T) { testTamper(t, rel, pub, tc, m.opt) })
+		}
 	}
+}
+
+// tamperCase is a source or a key that must make assembly fail.
+type tamperCase struct {
+	name    string
+	target  cid.Cid
+	edit    func(blocks.Block) blocks.Block
+	key     *crypto.SymmetricKey
+	channel string
+	want    error
+	wantCID cid.Cid
+}
+
+func testTamper(t *testing.T, rel *Release, pub BlockStore, tc tamperCase, opt AssembleOptions) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	staging := filepath.Join(dir, "stage")
+	var source BlockSource = StoreSource{pub}
+	if tc.edit != nil {
+		source = tamperSource{source, tc.target, tc.edit}
+	}
+	key, channel := &rel.Key, testChannel
+	if tc.key != nil {
+		key = tc.key
+	}
+	if tc.channel != "" {
+		channel = tc.channel
+	}
+	dev := memStore()
+	x, err := OpenIndex(ctx, dev, source, rel.IndexRoot, key, channel)
+	if err == nil {
+		opt.Window = 2
+		_, err = Assemble(ctx, dev, source, x, staging, opt)
+	}
+	if !errors.Is(err, tc.want) {
+		t.Fatalf("error = %v, want %v", err, tc.want)
+	}
+	var be *BlockError
+	if tc.wantCID.Defined() && (!errors.As(err, &be) || !be.CID.Equals(tc.wantCID)) {
+		t.Errorf("error %v does not name block %s", err, tc.wantCID)
+	}
+	if tc.target.Defined() {
+		if has, _ := dev.Has(ctx, tc.target); has {
+			t.Error("tampered block was stored")
+		}
+	}
+	assertOnlyStaging(t, dir)
 }
 
 // assertOnlyStaging checks that dir holds nothing but the staging directory

@@ -61,7 +61,8 @@ func TestCrashChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := content.Assemble(ctx, dev.Blockstore(), src, x, filepath.Join(dir, "stage"), content.AssembleOptions{Window: 4}); err != nil {
+	opt := content.AssembleOptions{Window: 4, PlaintextOnly: len(parts) > 2 && parts[2] == "plaintext"}
+	if _, err := content.Assemble(ctx, dev.Blockstore(), src, x, filepath.Join(dir, "stage"), opt); err != nil {
 		t.Fatal(err)
 	}
 	fmt.Println("done")
@@ -70,10 +71,19 @@ func TestCrashChild(t *testing.T) {
 // TestSIGKILLResume kills a real assembling process with SIGKILL at a random
 // point, then resumes in this process: every block the child stored is
 // intact, none of them is fetched again, and the staged tree is complete.
+// With PlaintextOnly, "stored" means written to staging and hashing to
+// the index's plaintext hash (the page cache survives a SIGKILL), and no
+// chunk block is in the store.
 func TestSIGKILLResume(t *testing.T) {
 	if os.Getenv(crashEnv) != "" {
 		t.Skip("in child")
 	}
+	for _, mode := range []string{"blocks", "plaintext"} {
+		t.Run(mode, func(t *testing.T) { testSIGKILLResume(t, mode == "plaintext") })
+	}
+}
+
+func testSIGKILLResume(t *testing.T, plain bool) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
@@ -85,9 +95,18 @@ func TestSIGKILLResume(t *testing.T) {
 	rel := publishFiles(t, pub, files)
 	nblocks := len(rel.Index.Chunks)
 	pub.Close()
-	os.WriteFile(filepath.Join(dir, "release"), []byte(rel.IndexRoot.String()+" "+hex.EncodeToString(rel.Key[:])), 0o600)
+	mode := "blocks"
+	if plain {
+		mode = "plaintext"
+	}
+	os.WriteFile(filepath.Join(dir, "release"), []byte(rel.IndexRoot.String()+" "+hex.EncodeToString(rel.Key[:])+" "+mode), 0o600)
 
-	killAfter := 2 + r.IntN(nblocks/2)
+	killAfter := 2 + r.IntN(nblocks/2) // the index's root and page first
+	if plain {
+		// A chunk is in staging a moment after its delivery: let a few
+		// be delivered 3 ms apart, or nothing is there to resume from.
+		killAfter += 4
+	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.v")
 	cmd.Env = append(os.Environ(), crashEnv+"="+dir)
 	out, err := cmd.StdoutPipe()
@@ -125,6 +144,15 @@ func TestSIGKILLResume(t *testing.T) {
 			t.Errorf("block %s damaged by the kill: %v", c, err)
 		}
 	}
+	stage := filepath.Join(dir, "stage")
+	if plain {
+		for _, c := range rel.Index.Chunks {
+			if had[c.CID] {
+				t.Errorf("chunk block %s in the store of a plaintext-only device", c.CID)
+			}
+		}
+		had = stagedChunks(t, rel.Index, stage)
+	}
 	if len(had) == 0 {
 		t.Fatal("the child stored nothing; the kill came too early to test resume")
 	}
@@ -133,8 +161,7 @@ func TestSIGKILLResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stage := filepath.Join(dir, "stage")
-	if _, err := content.Assemble(ctx, dev.Blockstore(), src, x, stage, content.AssembleOptions{}); err != nil {
+	if _, err := content.Assemble(ctx, dev.Blockstore(), src, x, stage, content.AssembleOptions{PlaintextOnly: plain}); err != nil {
 		t.Fatal(err)
 	}
 	for c, n := range src.got {
@@ -154,4 +181,26 @@ func TestSIGKILLResume(t *testing.T) {
 			t.Errorf("%s differs after resume", name)
 		}
 	}
+}
+
+// stagedChunks returns the chunk blocks whose plaintext is in staging at
+// its place, hashing to the index's plaintext hash.
+func stagedChunks(t *testing.T, x *content.Index, stage string) map[cid.Cid]bool {
+	t.Helper()
+	out := map[cid.Cid]bool{}
+	for _, e := range x.Entries {
+		data, err := os.ReadFile(filepath.Join(stage, filepath.FromSlash(e.Path)))
+		if err != nil {
+			continue
+		}
+		var off int
+		for _, c := range x.Chunks[e.FirstChunk : e.FirstChunk+e.NumChunks] {
+			end := off + int(c.Len)
+			if end <= len(data) && crypto.HashChunk(data[off:end]) == c.Hash {
+				out[c.CID] = true
+			}
+			off = end
+		}
+	}
+	return out
 }
