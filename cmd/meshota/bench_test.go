@@ -110,15 +110,59 @@ func benchFleet(b *testing.B, c labConfig) {
 		}
 		took := slices.MaxFunc(at, time.Time.Compare).Sub(start) - pubTook
 		snap := l.waitInstalled(len(l.all()))
+		links := l.linkReport(uint64(snap.SeedBytesServed), uint64(size*len(l.all())))
 		egress := float64(snap.SeedBytesServed) / float64(size) / float64(len(l.sites))
 		xBound = append(xBound, took.Seconds()/bound)
 		xEgress = append(xEgress, egress)
-		b.Logf("%d agents in %d sites, %d MiB: last install after %v, bound %.2fs (%s); seed egress %.2f MB = %.2f × size per site; installs at %s",
-			len(l.all()), len(l.sites), size>>20, took.Round(time.Millisecond), bound, terms, float64(snap.SeedBytesServed)/1e6, egress, strings.Join(since, " "))
+		b.Logf("%d agents in %d sites, %d MiB (%s): last install after %v, bound %.2fs (%s); seed egress %.2f MB = %.2f × size per site; installs at %s; %s",
+			len(l.all()), len(l.sites), size>>20, l.transport, took.Round(time.Millisecond), bound, terms, float64(snap.SeedBytesServed)/1e6, egress, strings.Join(since, " "), links)
 	}
 	b.ReportMetric(bound, "bound-s")
 	b.ReportMetric(median(xBound), "x-bound")
 	b.ReportMetric(median(xEgress), "x-size-per-site")
+}
+
+// linkReport tells what the lab's links carried so far: the bytes that
+// went over TCP (the rest is QUIC) against what the seed served and the
+// devices needed (need: the release bytes times the number of devices),
+// the TCP connections open, and the packets the tbf qdiscs dropped on the
+// seed's uplink, the sites' downlinks and the devices' uplinks.
+func (l *siteLab) linkReport(served, need uint64) string {
+	l.t.Helper()
+	read := func(hs ...*netlab.Host) (st netlab.TCPStats, drops uint64) {
+		for _, h := range hs {
+			c, err := h.Counters()
+			if err != nil {
+				l.t.Fatal(err)
+			}
+			t, err := h.TCPStats()
+			if err != nil {
+				l.t.Fatal(err)
+			}
+			st.Conns += t.Conns
+			st.BytesAcked += t.BytesAcked
+			st.BytesRecvd += t.BytesRecvd
+			drops += c.Drops
+		}
+		return st, drops
+	}
+	var devs []*netlab.Host
+	for _, d := range l.all() {
+		devs = append(devs, d.h)
+	}
+	seed, seedDrops := read(l.seed)
+	dev, devDrops := read(devs...)
+	var siteDrops []string
+	for _, s := range l.sites {
+		down, _, err := s.Counters()
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		siteDrops = append(siteDrops, strconv.FormatUint(down.Drops, 10))
+	}
+	return fmt.Sprintf("over TCP: %.2f of the seed's egress (%d conns), %.2f of what the devices needed (%d conns); tbf drops: seed uplink %d, site downlinks %s, device uplinks %d",
+		float64(seed.BytesAcked)/float64(max(served, 1)), seed.Conns, float64(dev.BytesRecvd)/float64(max(need, 1)), dev.Conns,
+		seedDrops, strings.Join(siteDrops, " "), devDrops)
 }
 
 // fleetBound is the lower bound, in seconds, on giving every device of c

@@ -13,6 +13,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/meshota/meshota/node/policy"
@@ -192,14 +193,23 @@ func (r siteReceiver) PeerDisconnected(p peer.ID) {
 func SiteOf(h host.Host) func(peer.ID) string {
 	return func(p peer.ID) string {
 		for _, c := range h.Network().ConnsToPeer(p) {
-			ip, err := manet.ToIP(c.RemoteMultiaddr())
-			if err != nil {
-				continue
+			if site, ok := siteOfAddr(c.RemoteMultiaddr(), p); ok {
+				return site
 			}
-			return siteOfIP(ip, p)
 		}
 		return "peer:" + p.String()
 	}
+}
+
+// siteOfAddr is the site of a peer connected from a (TCP or QUIC: the IP
+// is the address's first part either way), or false for an address
+// without an IP.
+func siteOfAddr(a ma.Multiaddr, p peer.ID) (string, bool) {
+	ip, err := manet.ToIP(a)
+	if err != nil {
+		return "", false
+	}
+	return siteOfIP(ip, p), true
 }
 
 func siteOfIP(ip net.IP, p peer.ID) string {

@@ -11,6 +11,7 @@ import (
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 func TestSiteFilterGrantsOncePerSiteAndWindow(t *testing.T) {
@@ -121,6 +122,25 @@ func TestSiteOfIP(t *testing.T) {
 		if got := siteOfIP(net.ParseIP(c.ip), "p"); got != c.want {
 			t.Errorf("%s: site %q, want %q", c.ip, got, c.want)
 		}
+	}
+}
+
+// TestSiteOfAddr: a device's site is the same whether it reached the
+// seed over TCP or QUIC (meshota listens on both by default).
+func TestSiteOfAddr(t *testing.T) {
+	cases := []struct{ addr, want string }{
+		{"/ip4/10.201.3.7/tcp/4001", "10.201.3.0/24"},
+		{"/ip4/10.201.3.7/udp/4001/quic-v1", "10.201.3.0/24"},
+		{"/ip4/203.0.113.9/udp/53211/quic-v1", "203.0.113.9"},
+		{"/ip6/fd00:1:2:3:4::1/udp/4001/quic-v1", "fd00:1:2:3::/64"},
+	}
+	for _, c := range cases {
+		if got, ok := siteOfAddr(ma.StringCast(c.addr), "p"); !ok || got != c.want {
+			t.Errorf("%s: site %q (%v), want %q", c.addr, got, ok, c.want)
+		}
+	}
+	if got, ok := siteOfAddr(ma.StringCast("/dns4/seed.example.net/tcp/4001"), "p"); ok {
+		t.Errorf("an address without an IP has site %q", got)
 	}
 }
 

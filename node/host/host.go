@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	noise "github.com/libp2p/go-libp2p/p2p/security/noise"
 	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
@@ -128,6 +129,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		// Chunk transfers need direct connections: a relay carries 128 KiB.
 		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
+		libp2p.SwarmOpts(swarm.WithDialRanker(quicFirst)),
 	}
 	if cfg.IdentityPath != "" {
 		k, err := LoadOrCreateIdentity(cfg.IdentityPath)

@@ -3,6 +3,7 @@ package netlab
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -285,6 +286,25 @@ func (s *Site) Partition(cut bool) error {
 	return setDrop(s.router, "forward", 0)
 }
 
+// BlockUDP drops (or, with false, lets through again) the UDP packets
+// the site's router forwards, as a firewall that lets only TCP out would:
+// QUIC cannot cross it, TCP can, and the LAN is not affected.
+func (s *Site) BlockUDP(block bool) error {
+	if _, err := exec.LookPath("nft"); err != nil {
+		return fmt.Errorf("netlab: blocking needs nftables (apt-get install nftables): %w", err)
+	}
+	const table = "netlab_udp"
+	_ = run("ip", "netns", "exec", s.router, "nft", "delete", "table", "inet", table)
+	if !block {
+		return nil
+	}
+	return runAll(
+		[]string{"ip", "netns", "exec", s.router, "nft", "add", "table", "inet", table},
+		[]string{"ip", "netns", "exec", s.router, "nft", "add", "chain", "inet", table, "c", "{ type filter hook forward priority 0; }"},
+		[]string{"ip", "netns", "exec", s.router, "nft", "add", "rule", "inet", table, "c", "meta", "l4proto", "udp", "drop"},
+	)
+}
+
 func setDrop(ns, hook string, pct int) error {
 	if _, err := exec.LookPath("nft"); err != nil {
 		return fmt.Errorf("netlab: loss needs nftables (apt-get install nftables): %w", err)
@@ -319,6 +339,99 @@ func shape(ns, dev string, r Rate) error {
 		"rate", strconv.FormatUint(uint64(r), 10)+"bit",
 		"burst", strconv.FormatUint(burst, 10),
 		"latency", "100ms")
+}
+
+// Counters are what a link carried: the bytes sent on it and the packets
+// its tbf qdisc dropped (0 when it is unshaped).
+type Counters struct {
+	TxBytes uint64
+	Drops   uint64
+}
+
+// Counters reads the host's own link, in its sending direction.
+func (h *Host) Counters() (Counters, error) { return counters(h.ns, "eth0") }
+
+// Counters reads the site's link from the WAN (down: the router's LAN
+// leg sends what came from the WAN) and to it (up).
+func (s *Site) Counters() (down, up Counters, err error) {
+	if down, err = counters(s.router, "lan0"); err != nil {
+		return
+	}
+	up, err = counters(s.router, "wan0")
+	return
+}
+
+func counters(ns, dev string) (Counters, error) {
+	var c Counters
+	out, err := exec.Command("ip", "-n", ns, "-j", "-s", "link", "show", dev).Output()
+	if err != nil {
+		return c, fmt.Errorf("netlab: ip -s link show %s in %s: %w", dev, ns, err)
+	}
+	var links []struct {
+		Stats struct {
+			Tx struct {
+				Bytes uint64 `json:"bytes"`
+			} `json:"tx"`
+		} `json:"stats64"`
+	}
+	if err := json.Unmarshal(out, &links); err != nil || len(links) != 1 {
+		return c, fmt.Errorf("netlab: ip -s link show %s in %s: %q: %v", dev, ns, out, err)
+	}
+	c.TxBytes = links[0].Stats.Tx.Bytes
+	out, err = exec.Command("ip", "netns", "exec", ns, "tc", "-s", "-j", "qdisc", "show", "dev", dev).Output()
+	if err != nil {
+		return c, fmt.Errorf("netlab: tc -s qdisc show %s in %s: %w", dev, ns, err)
+	}
+	var qdiscs []struct {
+		Kind  string `json:"kind"`
+		Drops uint64 `json:"drops"`
+	}
+	if err := json.Unmarshal(out, &qdiscs); err != nil {
+		return c, fmt.Errorf("netlab: tc -s qdisc show %s in %s: %q: %v", dev, ns, out, err)
+	}
+	for _, q := range qdiscs {
+		if q.Kind == "tbf" {
+			c.Drops += q.Drops
+		}
+	}
+	return c, nil
+}
+
+// TCPStats sums the host's established TCP connections: how many, and
+// the payload bytes they had acknowledged and received (ss's bytes_acked
+// and bytes_received), for telling how much of its traffic went over TCP
+// rather than QUIC (UDP), which ss cannot see per connection.
+type TCPStats struct {
+	Conns                  int
+	BytesAcked, BytesRecvd uint64
+}
+
+// TCPStats reads the host's established TCP connections now.
+func (h *Host) TCPStats() (TCPStats, error) {
+	var st TCPStats
+	out, err := exec.Command("ip", "netns", "exec", h.ns, "ss", "-tinH", "state", "established").Output()
+	if err != nil {
+		return st, fmt.Errorf("netlab: ss in %s: %w", h.ns, err)
+	}
+	for _, f := range strings.Fields(string(out)) {
+		var sum *uint64
+		k, v, _ := strings.Cut(f, ":")
+		switch k {
+		case "bytes_acked":
+			sum = &st.BytesAcked
+			st.Conns++
+		case "bytes_received":
+			sum = &st.BytesRecvd
+		default:
+			continue
+		}
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return st, fmt.Errorf("netlab: ss in %s: %q", h.ns, f)
+		}
+		*sum += n
+	}
+	return st, nil
 }
 
 // Close kills the lab's processes and deletes its namespaces. It is safe

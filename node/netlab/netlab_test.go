@@ -53,6 +53,37 @@ func TestMain(m *testing.M) {
 		ack, _ := io.ReadAll(c)
 		fmt.Printf("%s %d\n", ack, time.Since(start).Milliseconds())
 		os.Exit(0)
+	case "udpecho":
+		c, err := net.ListenPacket("udp", os.Getenv("NETLAB_ADDR"))
+		if err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		fmt.Println("listening")
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := c.ReadFrom(buf)
+			if err != nil {
+				os.Exit(1)
+			}
+			c.WriteTo(buf[:n], from)
+		}
+	case "udpping":
+		c, err := net.Dial("udp", os.Getenv("NETLAB_ADDR"))
+		if err != nil {
+			fmt.Println("dial:", err)
+			os.Exit(2)
+		}
+		buf := make([]byte, 16)
+		for range 3 {
+			c.Write([]byte("ping"))
+			c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			if n, err := c.Read(buf); err == nil && string(buf[:n]) == "ping" {
+				os.Exit(0)
+			}
+		}
+		fmt.Println("no echo")
+		os.Exit(3)
 	}
 	os.Exit(m.Run())
 }
@@ -61,11 +92,15 @@ type zeroReader struct{}
 
 func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 
-func startSink(t *testing.T, h *Host, port int) string {
+func startSink(t *testing.T, h *Host, port int) string { return startHelper(t, h, "sink", port) }
+
+// startHelper runs this binary as helper (a TCP sink or a UDP echo) on
+// h's port and returns its address once it listens.
+func startHelper(t *testing.T, h *Host, helper string, port int) string {
 	t.Helper()
 	addr := fmt.Sprintf("%s:%d", h.IP(), port)
 	cmd := h.Command(t.Context(), os.Args[0])
-	cmd.Env = append(os.Environ(), "NETLAB_HELPER=sink", "NETLAB_ADDR="+addr)
+	cmd.Env = append(os.Environ(), "NETLAB_HELPER="+helper, "NETLAB_ADDR="+addr)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +110,7 @@ func startSink(t *testing.T, h *Host, port int) string {
 	}
 	line := make([]byte, 10)
 	if _, err := io.ReadFull(out, line); err != nil || string(line) != "listening\n" {
-		t.Fatalf("sink did not start: %q %v", line, err)
+		t.Fatalf("%s did not start: %q %v", helper, line, err)
 	}
 	return addr
 }
@@ -193,5 +228,69 @@ func TestLossDropsPackets(t *testing.T) {
 	// TCP recovers from 5% loss: every byte still arrives.
 	if got, _, err := send(t, a, addr, 2_000_000); err != nil || got != 2_000_000 {
 		t.Fatalf("5%% loss: %d bytes, %v", got, err)
+	}
+}
+
+// udpEchoes tells whether a datagram from h to addr comes back.
+func udpEchoes(t *testing.T, h *Host, addr string) bool {
+	t.Helper()
+	cmd := h.Command(t.Context(), os.Args[0])
+	cmd.Env = append(os.Environ(), "NETLAB_HELPER=udpping", "NETLAB_ADDR="+addr)
+	return cmd.Run() == nil
+}
+
+func TestBlockUDPAndCounters(t *testing.T) {
+	l := New(t)
+	s, err := l.AddSite(SiteOptions{Uplink: 20 * Mbit, Downlink: 20 * Mbit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := l.AddHost(nil, HostOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := l.AddHost(s, HostOptions{})
+	b, err := l.AddHost(s, HostOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedUDP, bUDP := startHelper(t, seed, "udpecho", 9001), startHelper(t, b, "udpecho", 9001)
+	seedTCP := startSink(t, seed, 9000)
+	if !udpEchoes(t, a, seedUDP) {
+		t.Fatal("no UDP through an open site")
+	}
+	if err := s.BlockUDP(true); err != nil {
+		t.Fatal(err)
+	}
+	if udpEchoes(t, a, seedUDP) {
+		t.Fatal("UDP crossed a site that blocks it")
+	}
+	if !udpEchoes(t, a, bUDP) {
+		t.Fatal("blocking the site's UDP blocked its LAN")
+	}
+	const n = 1_000_000
+	before, err := a.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := send(t, a, seedTCP, n); err != nil || got != n {
+		t.Fatalf("TCP through a site that blocks UDP: %d bytes, %v", got, err)
+	}
+	after, err := a.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, up, err := s.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent := after.TxBytes - before.TxBytes; sent < n || up.TxBytes < n {
+		t.Fatalf("counted %d bytes sent by the host and %d by the site's uplink for a %d-byte transfer", sent, up.TxBytes, n)
+	}
+	if err := s.BlockUDP(false); err != nil {
+		t.Fatal(err)
+	}
+	if !udpEchoes(t, a, seedUDP) {
+		t.Fatal("no UDP after unblocking")
 	}
 }
