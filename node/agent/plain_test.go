@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/meshota/meshota/content"
 	"github.com/meshota/meshota/node/exchange"
+	"github.com/meshota/meshota/node/host"
 	"github.com/meshota/meshota/node/install"
 	"github.com/meshota/meshota/node/publisher"
 	"github.com/meshota/meshota/protocol"
@@ -230,4 +232,91 @@ func (f *fleet) blockList(r *publisher.Result) *content.BlockList {
 		f.t.Fatal(err)
 	}
 	return bl
+}
+
+// TestPlaintextOnlyMapsFollowTheReleases: a plaintext-only device serves
+// its current and previous releases from their trees, again after a
+// restart (maps rebuilt from the state), and stops serving a release once
+// it is pruned; no chunk block of any of them is stored.
+func TestPlaintextOnlyMapsFollowTheReleases(t *testing.T) {
+	f := newFleetEx(t, 1, nil, func(c *exchange.Config) { c.Plain = &content.ChunkMaps{} })
+	d := f.devices[0]
+	ctx, stop := context.WithCancel(f.ctx)
+	f.startCtx(ctx, d, "true")
+	connect(t, d.n, f.seedN)
+	// Each release's blocks, read from the seed while it has them.
+	var rels []map[cid.Cid][]byte
+	var first *publisher.Result
+	release := func(seed uint64, version string) {
+		t.Helper()
+		r := f.ship(f.pub.Publish(f.ctx, publisher.Request{Channel: f.channel, Version: version, Source: writeTree(t, seed, 1<<20)}))
+		waitFor(t, f.devices, r.Sequence, protocol.StateInstalled, 60*time.Second)
+		blks := map[cid.Cid][]byte{}
+		for _, c := range f.blockList(r).All() {
+			b, err := f.seedN.st.Blockstore().Get(f.ctx, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			blks[c] = b.RawData()
+		}
+		rels = append(rels, blks)
+		if first == nil {
+			first = r
+		}
+	}
+	// served checks that d serves exactly the chunk blocks of the
+	// releases marked true, each the publisher's.
+	served := func(when string, want ...bool) {
+		t.Helper()
+		for i, blks := range rels {
+			n := 0
+			for c, want := range blks {
+				if has, _ := d.n.st.Blockstore().Has(f.ctx, c); has && d.n.plain.Lists(c) {
+					t.Fatalf("%s: release %d's chunk block %s is stored", when, i+1, c)
+				}
+				b, err := d.n.plain.Get(f.ctx, c)
+				if err != nil {
+					continue
+				}
+				if !bytes.Equal(b.RawData(), want) {
+					t.Fatalf("%s: block %s served is not the publisher's", when, c)
+				}
+				n++
+			}
+			if (n > 0) != want[i] {
+				t.Fatalf("%s: release %d: %d chunk blocks served, want served = %v", when, i+1, n, want[i])
+			}
+		}
+	}
+	release(11, "1.0.0")
+	release(12, "2.0.0")
+	served("after two installs", true, true)
+
+	// Restart on a new node over the same store, state and install
+	// directories: the maps are rebuilt at start-up.
+	stop()
+	time.Sleep(200 * time.Millisecond)
+	d.n.close()
+	d.n = newNodeEx(t, f.ctx, host.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}}, testGossip(), d.n.storeDir, f.devEx)
+	d.n.ex.SetSeeds([]peer.ID{f.seedN.h.ID()})
+	f.start(d, "true")
+	connect(t, d.n, f.seedN)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		listed := false
+		for c := range rels[0] {
+			listed = listed || d.n.plain.Lists(c)
+		}
+		if listed || time.Now().After(deadline) {
+			break
+		}
+	}
+	// Lists may see the first map before the second is added.
+	time.Sleep(100 * time.Millisecond)
+	served("after a restart", true, true)
+
+	release(13, "3.0.0")
+	served("after release 3 (release 1 pruned)", false, true, true)
+	if _, err := os.Stat(d.inst.ReleaseDir(install.Release{Sequence: first.Sequence, Version: "1.0.0"})); err == nil {
+		t.Fatal("release 1's directory is still there")
+	}
 }
