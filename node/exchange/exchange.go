@@ -155,7 +155,8 @@ func (e *Exchange) SetSeeds(ids []peer.ID) {
 
 // GetBlocks fetches blocks by CID from connected peers: the blockservice
 // answers from the local store first, and verifies and stores every block
-// that comes from the network; a fetch that stalls is asked again (see
+// that comes from the network (on a plaintext-only device, not the chunk
+// blocks of mapped releases: see plainStore); a fetch that stalls is asked again (see
 // stallSource). It has content.BlockSource's signature. Blocks from the
 // network are marked content.Verified (verifiedFetches), those from the
 // local store are not.
