@@ -155,6 +155,14 @@ func (m *ChunkMap) mark(entry uint32, off int64, c cid.Cid) {
 	}
 }
 
+// Lists reports whether c is a chunk block of the map's release, served
+// or not (a dropped file, a chunk not yet in staging): a plaintext-only
+// device keeps such a block nowhere but in the release's plaintext.
+func (m *ChunkMap) Lists(c cid.Cid) bool {
+	_, ok := m.index(c)
+	return ok
+}
+
 // Has reports whether the map serves c.
 func (m *ChunkMap) Has(_ context.Context, c cid.Cid) (bool, error) {
 	return m.find(c) != nil, nil
@@ -265,6 +273,19 @@ func (s *ChunkMaps) find(c cid.Cid) []*ChunkMap {
 		}
 	}
 	return out
+}
+
+// Lists reports whether c is a chunk block of one of the maps' releases
+// (ChunkMap.Lists).
+func (s *ChunkMaps) Lists(c cid.Cid) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, m := range s.maps {
+		if m.Lists(c) {
+			return true
+		}
+	}
+	return false
 }
 
 // Has reports whether a map serves c.

@@ -355,6 +355,15 @@ func TestStagingMap(t *testing.T) {
 	if n := served(); n != 0 {
 		t.Fatalf("%d chunks served before assembly", n)
 	}
+	// Lists names every chunk block, served or not, and no index block.
+	for c := range distinct {
+		if !sm.Lists(c) {
+			t.Fatalf("Lists(%s) = false for a chunk block", c)
+		}
+	}
+	if sm.Lists(rel.IndexRoot) {
+		t.Fatal("Lists(index root) = true")
+	}
 	opt := AssembleOptions{PlaintextOnly: true, Window: 2, Staged: sm}
 	actx, cancel := context.WithCancel(ctx)
 	cs := &cancelAfter{src: StoreSource{pub}, cancel: cancel}

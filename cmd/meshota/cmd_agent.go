@@ -10,6 +10,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/meshota/meshota/content"
 	"github.com/meshota/meshota/crypto"
 	"github.com/meshota/meshota/node/agent"
 	"github.com/meshota/meshota/node/exchange"
@@ -124,7 +125,11 @@ func startAgent(ctx context.Context, o agentOptions, log *slog.Logger) (*agent.A
 	if err != nil {
 		return nil, nil, err
 	}
-	rt, err := startRuntime(ctx, runtimeConfig{Dir: o.Dir, Listen: o.Listen, Bootstrap: o.Bootstrap, MDNS: o.MDNS, MDNSService: o.MDNSService, Cap: o.Cap, Logger: log})
+	// A device keeps plaintext only of the releases it installs (its
+	// installed trees and staging), and serves its neighbours their chunk
+	// blocks sealed again from it (docs/CONTENT.md).
+	plain := &content.ChunkMaps{}
+	rt, err := startRuntime(ctx, runtimeConfig{Dir: o.Dir, Listen: o.Listen, Bootstrap: o.Bootstrap, MDNS: o.MDNS, MDNSService: o.MDNSService, Cap: o.Cap, Plain: plain, Logger: log})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -145,6 +150,7 @@ func startAgent(ctx context.Context, o agentOptions, log *slog.Logger) (*agent.A
 		},
 		FreeSpace:       agent.StoreFreeSpace(filepath.Join(o.Dir, "store")),
 		Retain:          rt.store,
+		Plain:           plain,
 		CatchupInterval: o.CatchupInterval, ReportInterval: o.ReportInterval,
 		Logger: log,
 	})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"maps"
 	mrand "math/rand/v2"
 	"os"
 	"os/exec"
@@ -14,20 +15,31 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipfs/boxo/blockstore"
 	"github.com/ipfs/boxo/datastore/dshelp"
 	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
 
+	"github.com/meshota/meshota/content"
 	"github.com/meshota/meshota/content/store"
+	"github.com/meshota/meshota/crypto"
+	"github.com/meshota/meshota/node/publisher"
+	"github.com/meshota/meshota/protocol"
 )
 
 // TestAgentSurvivesSIGKILL kills a real agent at seeded random instants
 // while it downloads, assembles, runs its install hook and switches
-// releases. After every kill the running release is exactly the old or
-// the new one, the blocks already stored are still there (the store never
-// shrinks), and a last run converges to the new release without fetching
-// again any block it had verified and stored before the kill: the
-// restarted agent's debug log names every block it received from the
-// network, and none of them may be in the store as it was at the kill.
+// releases. The device keeps plaintext only: what it had at a kill is the
+// blocks in its store (index pages, block list, keyring, blocks spilled
+// by a stopped run) and the chunks whose plaintext is in its staging or
+// placed tree and hashes right (sealed again, it gives the chunk's CID).
+// After every kill the running release is exactly the old or the new one,
+// the store's blocks other than chunk blocks are still there (that part
+// never shrinks), and a last run converges to the new release, with no
+// chunk block left in the store, without fetching again any block it had
+// before the kill: the restarted agent's debug log names every block it
+// received from the network, and none of them may be one it had.
 func TestAgentSurvivesSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real processes")
@@ -158,9 +170,50 @@ func TestAgentSurvivesSIGKILL(t *testing.T) {
 	window := full + full/2 // kills land from start-up to just after the switch
 	t.Logf("update takes %v; killing at random in [0, %v]", full.Round(time.Millisecond), window.Round(time.Millisecond))
 
+	// The new release's chunk blocks and, for a device directory, those
+	// whose plaintext it holds, in staging or in the placed tree.
+	x, bl := releaseIndex(t, pub, dev)
+	v2Chunks := map[string]bool{}
+	var chunkCIDs []cid.Cid
+	{
+		probeMap, err := content.NewChunkMap(context.Background(), x, dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range bl.All() {
+			if probeMap.Lists(c) {
+				v2Chunks[blockName(c)] = true
+				chunkCIDs = append(chunkCIDs, c)
+			}
+		}
+	}
+	stagedChunks := func(d string) map[string]bool {
+		out := map[string]bool{}
+		trees, _ := filepath.Glob(filepath.Join(d, "app", "staging", "*"))
+		placed, _ := filepath.Glob(filepath.Join(d, "app", "releases", "*"))
+		for _, tree := range append(trees, placed...) {
+			if fi, err := os.Stat(tree); err != nil || !fi.IsDir() {
+				continue // the progress file
+			}
+			for _, c := range chunkCIDs {
+				// A map per chunk: a map stops reading a file at its
+				// first bad chunk, and staging has holes.
+				m, err := content.NewChunkMap(context.Background(), x, tree, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := m.Get(context.Background(), c); err == nil {
+					out[blockName(c)] = true
+				}
+			}
+		}
+		return out
+	}
+
 	rng := mrand.New(mrand.NewPCG(20261124, 1))
 	outcomes := map[string]int{}
 	fetchedAfter := 0 // blocks received after restarts
+	partial := 0      // kills that left part of the new release's chunks in staging
 	for i := range trials {
 		d := clone(fmt.Sprintf("trial%02d", i))
 		c := agent(d)
@@ -176,6 +229,14 @@ func TestAgentSurvivesSIGKILL(t *testing.T) {
 			t.Fatalf("trial %d: the running release is neither the old nor the new one (%d bytes)", i, len(got))
 		}
 		kept := storeBlocks(d)
+		had := maps.Clone(kept)
+		staged := stagedChunks(d)
+		for name := range staged {
+			had[name] = true
+		}
+		if len(staged) > 0 && len(staged) < len(chunkCIDs) {
+			partial++
+		}
 		// Restarted, it converges, keeps what it had downloaded and
 		// fetches none of it again.
 		c = agent(d)
@@ -184,8 +245,8 @@ func TestAgentSurvivesSIGKILL(t *testing.T) {
 		after := storeBlocks(d)
 		received := receivedBlocks(t, filepath.Join(d, "agent.log"))
 		for name := range received {
-			if kept[name] {
-				t.Fatalf("trial %d: block %s was verified and stored before the kill, and fetched again after the restart", i, name)
+			if had[name] {
+				t.Fatalf("trial %d: block %s was verified and kept before the kill, and fetched again after the restart", i, name)
 			}
 		}
 		for name := range after {
@@ -193,11 +254,20 @@ func TestAgentSurvivesSIGKILL(t *testing.T) {
 			if !kept[name] && !received[name] {
 				t.Fatalf("trial %d: block %s is in the store, was not before the restart, and is not in the log of blocks received", i, name)
 			}
+			if v2Chunks[name] {
+				t.Fatalf("trial %d: chunk block %s still in the store after the install", i, name)
+			}
 		}
 		if len(after) == 0 {
 			t.Fatalf("trial %d: no block found in the store of an agent that installed the release", i)
 		}
-		if len(after) < len(kept) {
+		lost := 0
+		for name := range kept {
+			if !after[name] && !v2Chunks[name] {
+				lost++
+			}
+		}
+		if lost > 0 {
 			// What the store and GC said, to tell a collection from a loss.
 			lg, _ := os.ReadFile(filepath.Join(d, "agent.log"))
 			for line := range strings.Lines(string(lg)) {
@@ -205,16 +275,87 @@ func TestAgentSurvivesSIGKILL(t *testing.T) {
 					t.Log(strings.TrimSpace(line))
 				}
 			}
-			t.Fatalf("trial %d: the store lost blocks (%d, then %d)", i, len(kept), len(after))
+			t.Fatalf("trial %d: the store lost %d blocks other than chunk blocks (%d, then %d)", i, lost, len(kept), len(after))
 		}
 		fetchedAfter += len(received)
 		os.RemoveAll(d)
 	}
-	t.Logf("%d kills: the old release was running after %d, the new one after %d; every restart converged, receiving %d blocks in all and none it had stored",
-		trials, outcomes["old"], outcomes["new"], fetchedAfter)
+	t.Logf("%d kills: the old release was running after %d, the new one after %d; %d left part of the new release in staging; every restart converged, receiving %d blocks in all and none it had",
+		trials, outcomes["old"], outcomes["new"], partial, fetchedAfter)
+	if partial == 0 {
+		t.Fatal("no kill landed during the assembly: the check of what staging held was never exercised")
+	}
 	if outcomes["old"] == 0 || outcomes["new"] == 0 {
 		t.Fatalf("kills all landed on one side of the switch (%v): the window does not cover the update", outcomes)
 	}
+}
+
+// releaseIndex opens the latest release of channel stable, with the
+// publisher's blocks and the device's key (as the device's agent opens
+// it), and reads its block list.
+func releaseIndex(t *testing.T, pubDir, devDir string) (*content.Index, *content.BlockList) {
+	t.Helper()
+	ctx := context.Background()
+	p, err := publisher.Open(pubDir, publisher.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	data, err := p.Latest("stable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := protocol.DefaultLimits
+	m, err := protocol.DecodeManifest(data, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk, err := crypto.ReadSigningKeyFile(filepath.Join(devDir, deviceSigningKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dk, err := crypto.ReadDeviceKeyFile(filepath.Join(devDir, deviceHPKEKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := protocol.DeviceIDOf(sk.Public())
+	bs := p.Store().Blockstore()
+	get := func(c cid.Cid) []byte {
+		b, err := bs.Get(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b.RawData()
+	}
+	root, err := protocol.ParseKeyringRoot(get(m.Keyring.Root), m, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, sc := root.ShardFor(id)
+	shard, err := protocol.ParseKeyringShard(get(sc), root, idx, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ek, err := protocol.OpenEpochKey(dk, id, shard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rk, err := protocol.OpenReleaseKey(m, &ek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A memory store for the index pages: the publisher's store only
+	// reads.
+	mem := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
+	x, err := content.OpenIndex(ctx, mem, content.StoreSource{Getter: bs}, m.Index, &rk, m.Channel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bl, err := content.ReadBlockList(ctx, bs, m.Blocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x, bl
 }
 
 // blockName is the datastore key of c's multihash, without the slash.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/meshota/meshota/content"
 	"github.com/meshota/meshota/content/store"
 	"github.com/meshota/meshota/node/exchange"
 	"github.com/meshota/meshota/node/gossip"
@@ -36,6 +37,10 @@ type runtimeConfig struct {
 	// Server sizes the host for a seed: many devices connect to it at
 	// once (a device's defaults admit 64 inbound connections).
 	Server bool
+	// Plain (agents) makes the exchange serve chunk blocks from these
+	// releases' plaintext and keep fetched ones out of the store
+	// (exchange.Config.Plain); the agent maintains the set.
+	Plain  *content.ChunkMaps
 	Logger *slog.Logger
 }
 
@@ -73,7 +78,7 @@ func startRuntime(ctx context.Context, c runtimeConfig) (*runtime, error) {
 		r.Close()
 		return nil, err
 	}
-	r.ex = exchange.New(ctx, exchange.Config{Host: h, Blockstore: r.store.Blockstore(), IsLAN: h.IsLAN, Cap: c.Cap, OncePerSite: c.OncePerSite, Logger: c.Logger})
+	r.ex = exchange.New(ctx, exchange.Config{Host: h, Blockstore: r.store.Blockstore(), IsLAN: h.IsLAN, Cap: c.Cap, OncePerSite: c.OncePerSite, Plain: c.Plain, Logger: c.Logger})
 	if err := h.Start(); err != nil {
 		r.Close()
 		return nil, err

@@ -67,8 +67,19 @@ type Config struct {
 	// (default 5 minutes; never faster than gossip's repeat window).
 	ReportInterval time.Duration
 	Assemble       content.AssembleOptions
-	Now            func() time.Time
-	Logger         *slog.Logger
+	// Plain makes the device keep plaintext only of the releases it
+	// installs (content.AssembleOptions.PlaintextOnly: no chunk block in
+	// Store; the staging tree is the record), copy what the installed
+	// releases share from their trees, and serve its neighbours chunk
+	// blocks sealed again from plaintext: the agent adds to Plain a map
+	// of the release it assembles and of each release it keeps installed
+	// (current, previous), and removes each before its directory goes.
+	// It must be the set the exchange serves from (exchange.Config.Plain).
+	// Releases outside the rollout are still fetched into Store whole
+	// (ciphertext: the device has no key for them). nil: ciphertext only.
+	Plain  *content.ChunkMaps
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Event is an observable change of the agent's state, for tests and logs.
@@ -105,6 +116,13 @@ type Agent struct {
 	accepted     chan struct{}          // a newer manifest was accepted
 
 	fetchingRoots atomic.Bool
+
+	// With Config.Plain: the maps of the installed releases, by release
+	// directory name (under plainMu), and the same maps as a set for
+	// Assemble's Previous (without the staging map).
+	plainMu   sync.Mutex
+	plainMaps map[string]*content.ChunkMap
+	installed content.ChunkMaps
 }
 
 // New loads the agent's state and checks its configuration. It does not
@@ -145,6 +163,8 @@ func New(cfg Config) (*Agent, error) {
 		wake:     make(chan struct{}, 1),
 		accepted: make(chan struct{}, 1),
 		events:   make(chan Event, 64),
+
+		plainMaps: map[string]*content.ChunkMap{},
 	}
 	a.log = cfg.Logger.With("device", a.id.String(), "channel", cfg.Channel)
 	if len(st.Roots) == 0 {
@@ -209,6 +229,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.watchExpiry(ctx)
 	}()
+	a.loadMaps(ctx)
 	a.signal() // resume whatever the state says
 	return a.work(ctx)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/meshota/meshota/content"
 	"github.com/meshota/meshota/content/store"
 	"github.com/meshota/meshota/crypto"
 	"github.com/meshota/meshota/node/agent"
@@ -33,21 +34,18 @@ type node struct {
 	g        *gossip.Service
 	st       *store.Store
 	ex       *exchange.Exchange
+	plain    *content.ChunkMaps // a plaintext-only device's served releases; nil otherwise
 	storeDir string
 	close    func()
 }
 
-func newNode(t *testing.T, ctx context.Context) *node {
-	return newNodeWith(t, ctx, gossip.Options{RepeatWindow: time.Second, ScoreInspectPeriod: 200 * time.Millisecond})
+func testGossip() gossip.Options {
+	return gossip.Options{RepeatWindow: time.Second, ScoreInspectPeriod: 200 * time.Millisecond}
 }
 
 // newNodeAt is newNode with the block store in storeDir.
 func newNodeAt(t *testing.T, ctx context.Context, storeDir string) *node {
 	return newNodeIn(t, ctx, gossip.Options{RepeatWindow: time.Second, ScoreInspectPeriod: 200 * time.Millisecond}, storeDir)
-}
-
-func newNodeWith(t *testing.T, ctx context.Context, gopts gossip.Options) *node {
-	return newNodeIn(t, ctx, gopts, filepath.Join(t.TempDir(), "store"))
 }
 
 func newNodeIn(t *testing.T, ctx context.Context, gopts gossip.Options, storeDir string) *node {
@@ -57,6 +55,12 @@ func newNodeIn(t *testing.T, ctx context.Context, gopts gossip.Options, storeDir
 
 // newNodeHost is newNodeIn with the host's configuration.
 func newNodeHost(t *testing.T, ctx context.Context, hcfg host.Config, gopts gossip.Options, storeDir string) *node {
+	t.Helper()
+	return newNodeEx(t, ctx, hcfg, gopts, storeDir, nil)
+}
+
+// newNodeEx is newNodeHost with changes to the exchange's configuration.
+func newNodeEx(t *testing.T, ctx context.Context, hcfg host.Config, gopts gossip.Options, storeDir string, excfg func(*exchange.Config)) *node {
 	t.Helper()
 	h, err := host.New(ctx, hcfg)
 	if err != nil {
@@ -70,8 +74,12 @@ func newNodeHost(t *testing.T, ctx context.Context, hcfg host.Config, gopts goss
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex := exchange.New(ctx, exchange.Config{Host: h, Blockstore: st.Blockstore(), IsLAN: h.IsLAN, StallTimeout: 2 * time.Second})
-	n := &node{h: h, g: g, st: st, ex: ex, storeDir: storeDir}
+	ecfg := exchange.Config{Host: h, Blockstore: st.Blockstore(), IsLAN: h.IsLAN, StallTimeout: 2 * time.Second}
+	if excfg != nil {
+		excfg(&ecfg)
+	}
+	ex := exchange.New(ctx, ecfg)
+	n := &node{h: h, g: g, st: st, ex: ex, plain: ecfg.Plain, storeDir: storeDir}
 	var once sync.Once
 	n.close = func() {
 		once.Do(func() {
@@ -110,19 +118,24 @@ type fleet struct {
 	seedN   *node
 	devices []*device
 	channel string
+	devEx   func(*exchange.Config) // changes to the devices' exchanges
 }
 
-func newFleet(t *testing.T, devices int) *fleet {
+func newFleet(t *testing.T, devices int) *fleet { return newFleetEx(t, devices, nil, nil) }
+
+// newFleetEx is newFleet with changes to the seed's and the devices'
+// exchange configurations (nil: none).
+func newFleetEx(t *testing.T, devices int, seedEx, devEx func(*exchange.Config)) *fleet {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	f := &fleet{t: t, ctx: ctx, channel: "stable"}
+	f := &fleet{t: t, ctx: ctx, channel: "stable", devEx: devEx}
 	var err error
 	if f.pub, err = publisher.Init(filepath.Join(t.TempDir(), "pub"), publisher.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.pub.Close() })
-	f.seedN = newNode(t, ctx)
+	f.seedN = newNodeEx(t, ctx, host.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}}, testGossip(), filepath.Join(t.TempDir(), "store"), seedEx)
 	if f.seed, err = seed.New(seed.Config{Dir: t.TempDir(), Store: f.seedN.st, Host: f.seedN.h, Gossip: f.seedN.g,
 		InitialRoot: f.pub.Roots()[0], AnnounceInterval: 2 * time.Second}); err != nil {
 		t.Fatal(err)
@@ -140,7 +153,7 @@ func newFleet(t *testing.T, devices int) *fleet {
 // publisher enrolls it.
 func (f *fleet) newDevice(enrolled bool) *device {
 	t := f.t
-	d := &device{n: newNode(t, f.ctx)}
+	d := &device{n: newNodeEx(t, f.ctx, host.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}}, testGossip(), filepath.Join(t.TempDir(), "store"), f.devEx)}
 	var err error
 	if d.sk, err = crypto.GenerateSigningKey(); err != nil {
 		t.Fatal(err)
@@ -201,6 +214,7 @@ func (f *fleet) run(ctx context.Context, d *device, health string, log *slog.Log
 		Logger:          log,
 		FreeSpace:       agent.StoreFreeSpace(d.n.storeDir),
 		Retain:          d.n.st,
+		Plain:           d.n.plain,
 	})
 	if err != nil {
 		t.Fatal(err)

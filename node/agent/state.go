@@ -30,12 +30,22 @@ type persisted struct {
 	// Failed is the sequence of a release that failed to install or failed
 	// its health check: it is not retried; a newer manifest is needed.
 	Failed uint64 `cbor:"5,keyasint,omitempty"`
+	// Previous is the release installed before Installed (the install
+	// directory's previous release), if known.
+	Previous *installedRelease `cbor:"6,keyasint,omitempty"`
 }
 
 type installedRelease struct {
 	Sequence uint64 `cbor:"1,keyasint"`
 	Version  string `cbor:"2,keyasint"`
 	Index    []byte `cbor:"3,keyasint"` // CID bytes of the release index
+	// Manifest is the signed manifest it was installed under and Dir its
+	// directory name under releases/ (a newer manifest of the same
+	// content keeps the directory): a plaintext-only device maps the
+	// release's tree again at start-up (Config.Plain). Empty in states
+	// written before; such a release is not served from plaintext.
+	Manifest []byte `cbor:"4,keyasint,omitempty"`
+	Dir      string `cbor:"5,keyasint,omitempty"`
 }
 
 func (r *installedRelease) index() cid.Cid {

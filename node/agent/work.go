@@ -83,7 +83,7 @@ func (a *Agent) process(fetchCtx, runCtx context.Context, data []byte) error {
 		return nil
 	case inst != nil && inst.index().Equals(m.Index):
 		// Same content under a newer manifest (a widened rollout, say).
-		a.setInstalled(m)
+		a.setInstalled(m, data, "")
 		a.report(runCtx, m, protocol.StateInstalled, nil, Traffic{}, 0)
 		return nil
 	}
@@ -91,7 +91,7 @@ func (a *Agent) process(fetchCtx, runCtx context.Context, data []byte) error {
 		a.log.Info("outside the rollout; fetching blocks to serve peers", "sequence", m.Sequence, "rollout_bp", m.RolloutBasisPoints)
 		return a.prefetch(fetchCtx, m)
 	}
-	return a.install(fetchCtx, runCtx, m)
+	return a.install(fetchCtx, runCtx, m, data)
 }
 
 // prefetch stores every block of the release, found through its cleartext
@@ -140,7 +140,7 @@ func (a *Agent) prefetchKeyring(ctx context.Context, m *protocol.Manifest) error
 	return a.ensure(ctx, shards)
 }
 
-func (a *Agent) install(fetchCtx, runCtx context.Context, m *protocol.Manifest) error {
+func (a *Agent) install(fetchCtx, runCtx context.Context, m *protocol.Manifest, data []byte) error {
 	start := time.Now()
 	t0 := a.traffic()
 	a.report(runCtx, m, protocol.StateDownloading, nil, Traffic{}, 0)
@@ -167,7 +167,7 @@ func (a *Agent) install(fetchCtx, runCtx context.Context, m *protocol.Manifest) 
 	if err := a.prefetchKeyring(fetchCtx, m); err != nil {
 		return err
 	}
-	if _, err := content.Assemble(fetchCtx, a.cfg.Store, a.cfg.Network, x, a.cfg.Install.StagingDir(rel), a.cfg.Assemble); err != nil {
+	if err := a.assemble(fetchCtx, x, rel); err != nil {
 		if fetchCtx.Err() == nil && isPermanent(err) {
 			a.fail(runCtx, m, protocol.StateFailed, err, t0, start)
 			return nil
@@ -177,11 +177,15 @@ func (a *Agent) install(fetchCtx, runCtx context.Context, m *protocol.Manifest) 
 	if err := a.cfg.Install.Place(rel); err != nil {
 		return err
 	}
+	if err := a.beforeActivate(runCtx, x, rel); err != nil {
+		return err
+	}
 	err = a.cfg.Install.Activate(runCtx, rel)
 	switch {
 	case err == nil:
-		a.setInstalled(m)
+		a.setInstalled(m, data, rel.Name())
 		a.retain(runCtx, m)
+		a.dropChunkBlocks(runCtx, bl)
 		a.log.Info("release installed", "sequence", m.Sequence, "version", m.Version, "took", time.Since(start).Round(time.Millisecond))
 		a.report(runCtx, m, protocol.StateInstalled, nil, a.traffic().minus(t0), time.Since(start))
 		return nil
@@ -216,10 +220,20 @@ func (a *Agent) fail(ctx context.Context, m *protocol.Manifest, s protocol.State
 	a.report(ctx, m, s, err, a.traffic().minus(t0), time.Since(start))
 }
 
-func (a *Agent) setInstalled(m *protocol.Manifest) {
+// setInstalled records m (signed data) as installed in release directory
+// dir; dir "" means the installed release's directory, whose content m
+// has too.
+func (a *Agent) setInstalled(m *protocol.Manifest, data []byte, dir string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.st.Installed = &installedRelease{Sequence: m.Sequence, Version: m.Version, Index: m.Index.Bytes()}
+	old := a.st.Installed
+	switch {
+	case old != nil && dir == "":
+		dir = old.Dir
+	case old != nil && old.Dir != dir:
+		a.st.Previous = old
+	}
+	a.st.Installed = &installedRelease{Sequence: m.Sequence, Version: m.Version, Index: m.Index.Bytes(), Manifest: data, Dir: dir}
 	if err := a.st.save(a.cfg.StateDir); err != nil {
 		a.log.Error("cannot save state", "err", err)
 	}

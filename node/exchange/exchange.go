@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/meshota/meshota/content"
 	"github.com/meshota/meshota/node/policy"
 )
 
@@ -47,6 +48,15 @@ type Config struct {
 	// SiteOf names a peer's site (default: SiteOf(Host)).
 	OncePerSite time.Duration
 	SiteOf      func(peer.ID) string
+	// Plain makes this a device that keeps plaintext only
+	// (content.AssembleOptions.PlaintextOnly): the releases it serves
+	// from plaintext, which the device's agent maintains (installed trees,
+	// the staging map of the release it assembles). Chunk blocks of these
+	// releases are read from their plaintext, sealed again and CID-checked,
+	// and a fetched one is not written to Blockstore (see plainStore).
+	// nil: every block is kept in Blockstore (seeds, publishers, devices
+	// outside the rollout).
+	Plain *content.ChunkMaps
 	// Logger gets stalled fetches (info) and, at debug level, a line for
 	// every block received from the network ("block received", with its
 	// CID and sender: the record of what a node fetched, for instance
@@ -74,6 +84,7 @@ type Exchange struct {
 	haves *haveBoard
 	log   *slog.Logger
 	site  *siteFilter // nil unless the node sends each block once per site
+	plain *plainStore // nil unless the device keeps plaintext only
 	net   *streamReuse
 
 	mu    sync.RWMutex
@@ -122,8 +133,13 @@ func New(ctx context.Context, cfg Config) *Exchange {
 	if e.site != nil {
 		bsn = siteNet{bsn, e.site}
 	}
-	e.bs = bitswap.New(ctx, bsn, nil, cfg.Blockstore, opts...)
-	e.svc = blockservice.New(cfg.Blockstore, verifiedFetches{e.bs})
+	bstore := cfg.Blockstore
+	if cfg.Plain != nil {
+		e.plain = newPlainStore(bstore, cfg.Plain)
+		bstore = e.plain
+	}
+	e.bs = bitswap.New(ctx, bsn, nil, bstore, opts...)
+	e.svc = blockservice.New(bstore, verifiedFetches{e.bs})
 	return e
 }
 
@@ -139,7 +155,8 @@ func (e *Exchange) SetSeeds(ids []peer.ID) {
 
 // GetBlocks fetches blocks by CID from connected peers: the blockservice
 // answers from the local store first, and verifies and stores every block
-// that comes from the network; a fetch that stalls is asked again (see
+// that comes from the network (on a plaintext-only device, not the chunk
+// blocks of mapped releases: see plainStore); a fetch that stalls is asked again (see
 // stallSource). It has content.BlockSource's signature. Blocks from the
 // network are marked content.Verified (verifiedFetches), those from the
 // local store are not.
