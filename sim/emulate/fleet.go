@@ -18,6 +18,7 @@ import (
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/meshota/meshota/content"
 	"github.com/meshota/meshota/content/store"
 	"github.com/meshota/meshota/crypto"
 	"github.com/meshota/meshota/node/agent"
@@ -47,6 +48,9 @@ type node struct {
 	st  *store.Store
 	ex  *exchange.Exchange
 	dir string
+	// plain is the set of releases a device serves from plaintext (nil
+	// on the seed): devices keep plaintext only, as `meshota agent` does.
+	plain *content.ChunkMaps
 }
 
 type device struct {
@@ -204,6 +208,7 @@ func (e *emulation) build() error {
 		n, err := e.newNode(fmt.Sprintf("device-%d", i), id.key, id.addr, exchange.Config{
 			Seeds: []peer.ID{seedID},
 			IsLAN: func(p peer.ID) bool { s, ok := siteOf[p]; return ok && s == site },
+			Plain: &content.ChunkMaps{},
 		})
 		if err != nil {
 			return err
@@ -237,7 +242,7 @@ func (e *emulation) newNode(name string, key p2pcrypto.PrivKey, addr string, xc 
 	if err != nil {
 		return nil, fmt.Errorf("emulate: %s: %w", name, err)
 	}
-	n := &node{h: h, dir: filepath.Join(e.dir, name)}
+	n := &node{h: h, dir: filepath.Join(e.dir, name), plain: xc.Plain}
 	e.nodes = append(e.nodes, n)
 	log := e.log.With("node", name)
 	// Gossip before any connection: gossipsub learns of peers from them.
@@ -290,6 +295,7 @@ func (e *emulation) startAgent(i int, d *device) error {
 			return agent.Traffic{LAN: t.FromLAN, Seed: t.FromSeed, Peer: t.FromPeers}
 		},
 		Retain: d.st,
+		Plain:  d.plain,
 		Logger: log,
 	})
 	if err != nil {
