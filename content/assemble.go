@@ -115,13 +115,8 @@ func Assemble(ctx context.Context, bs BlockStore, src BlockSource, x *Index, sta
 			return st, err
 		}
 	}
-	// A previous run may have stopped while applying final directory modes.
-	for i := range x.Entries[:done] {
-		if x.Entries[i].Type == TypeDir {
-			if err := os.Chmod(filepath.Join(staging, filepath.FromSlash(x.Entries[i].Path)), 0o700); err != nil {
-				return st, fmt.Errorf("resume staging: %w", err)
-			}
-		}
+	if err := reopenDirs(staging, x, done); err != nil {
+		return st, err
 	}
 	st.Skipped = int(done)
 
@@ -171,6 +166,30 @@ func Assemble(ctx context.Context, bs BlockStore, src BlockSource, x *Index, sta
 	log.InfoContext(ctx, "assembled release", "staging", staging, "bytes", st.Written,
 		"fetched_blocks", f.fetched.Load(), "skipped_entries", st.Skipped)
 	return st, nil
+}
+
+// reopenDirs makes staging's directories writable again for a resumed
+// run. A previous run may have stopped while applying the final directory
+// modes, which it does after its last progress save: directories past done
+// may carry a read-only release mode too, and a non-root agent could then
+// never create the files they hold. Those past done are changed only when
+// they are directories (never through a symlink a stopped run left).
+func reopenDirs(staging string, x *Index, done uint64) error {
+	for i := range x.Entries {
+		if x.Entries[i].Type != TypeDir {
+			continue
+		}
+		p := filepath.Join(staging, filepath.FromSlash(x.Entries[i].Path))
+		if uint64(i) >= done {
+			if fi, err := os.Lstat(p); err != nil || !fi.IsDir() {
+				continue // the writer makes it, or replaces what is there
+			}
+		}
+		if err := os.Chmod(p, 0o700); err != nil {
+			return fmt.Errorf("resume staging: %w", err)
+		}
+	}
+	return nil
 }
 
 // clearPath removes whatever an interrupted run left at dst unless it is a
