@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -132,12 +133,9 @@ func (a *Agent) addMap(ctx context.Context, x *content.Index, name string) error
 func (a *Agent) keepMaps(names ...string) {
 	a.plainMu.Lock()
 	defer a.plainMu.Unlock()
-outer:
 	for name, m := range a.plainMaps {
-		for _, n := range names {
-			if n == name {
-				continue outer
-			}
+		if slices.Contains(names, name) {
+			continue
 		}
 		a.cfg.Plain.Remove(m)
 		a.installed.Remove(m)

@@ -99,7 +99,7 @@ func (s *plainStore) GetSize(ctx context.Context, c cid.Cid) (int, error) {
 
 func (s *plainStore) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
 	if b, err := s.maps.Get(ctx, c); err == nil {
-		return blocks.NewBlockWithCid(b.RawData(), c)
+		return b, nil // sealed for c, CID-checked
 	}
 	if b := s.recalled(c); b != nil {
 		return blocks.NewBlockWithCid(b.RawData(), c)

@@ -55,13 +55,13 @@ func newSiteFilter(window time.Duration, siteOf func(peer.ID) string) *siteFilte
 }
 
 // served is told of every block message bitswap is about to send to p
-// (its tracer, called before the write): p's grants last while it is
-// being served, and p is not sent those blocks again (see siteFilter).
+// (its tracer, called before the write): p is not sent those blocks
+// again (see siteFilter). p's grants are kept live by siteNet's sending
+// and sentTo around the write itself.
 func (f *siteFilter) served(p peer.ID, blks []blocks.Block) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.now()
-	f.grants.Served(p, now)
 	m := f.sent[p]
 	if m == nil {
 		m = map[string]time.Time{}

@@ -12,10 +12,9 @@ import (
 // the same site within the window is refused, so that peer's neighbours
 // fetch it over their LAN from the one that got it. After the window the
 // block is granted again (the first peer may be gone); a grant lasts while
-// its peer is still being sent blocks: for a window after the last one
-// (Served, Sent), and however long a send under way takes (Sending to
-// Sent: a seed shared by many peers can take longer than the window to
-// send one block).
+// its peer is still being sent blocks: however long a send under way
+// takes (Sending to Sent: a seed shared by many peers can take longer than
+// the window to send one block), and a window after the last one ended.
 //
 // Fair shares: each of a site's peers then serves its neighbours the blocks
 // it got from the seed, so the one holding most grants sets the site's
@@ -315,19 +314,11 @@ func (g *SiteGrants[S, B, P]) sweep(now tick) {
 	g.inserts, g.kept = 0, g.held
 }
 
-// Served records that peer p was sent a block at now: its grants stay
-// live for a window from now.
-// Entries are per peer (bounded by the peers a seed serves) and are swept
-// with the grants.
-func (g *SiteGrants[S, B, P]) Served(p P, now time.Time) {
-	v := g.served[p]
-	v.at = g.tick(now)
-	g.served[p] = v
-}
-
 // Sending records that a send of blocks to p starts at now (queued for a
 // sender or being written): p's grants stay live until the matching Sent,
 // and a window after it. Callers pair every Sending with one Sent.
+// Entries are per peer (bounded by the peers a seed serves) and are swept
+// with the grants once no send to the peer is under way.
 func (g *SiteGrants[S, B, P]) Sending(p P, now time.Time) {
 	v := g.served[p]
 	v.at = g.tick(now)

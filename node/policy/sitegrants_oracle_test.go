@@ -172,12 +172,6 @@ func (g *oracleGrants[S, B, P]) sweep(now time.Time) {
 	g.inserts, g.kept = 0, len(g.granted)
 }
 
-// Served records that peer p was sent a block at now: its grants stay
-// live for a window from now.
-// Entries are per peer (bounded by the peers a seed serves) and are swept
-// with the grants.
-func (g *oracleGrants[S, B, P]) Served(p P, now time.Time) { g.served[p] = now }
-
 // Sending records that a send to p starts: p's grants stay live until
 // the matching Sent, and a window after it.
 func (g *oracleGrants[S, B, P]) Sending(p P, now time.Time) {

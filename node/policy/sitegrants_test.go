@@ -64,7 +64,8 @@ func TestSiteGrantsLastWhileTheirPeerIsServed(t *testing.T) {
 	// a1 is sent a block every 20 s: slower than the window, but served.
 	for k := 1; k <= 5; k++ {
 		now := t0.Add(time.Duration(k) * 20 * time.Second)
-		g.Served("a1", now)
+		g.Sending("a1", now) // one block, sent at once
+		g.Sent("a1", now)
 		if g.Allow("A", "x", "a2", now.Add(time.Second)) {
 			t.Fatalf("at %v the grant to a1, still being served, went to a2", now.Sub(t0))
 		}
@@ -345,9 +346,11 @@ func TestSiteGrantsMatchesOracle(t *testing.T) {
 					// Low-numbered peers ask more: shares are uneven.
 					p := rng.IntN(rng.IntN(c.peers) + 1)
 					switch r := rng.IntN(20); {
-					case r < 4:
-						g.Served(p, now)
-						o.Served(p, now)
+					case r < 4: // a send that ends at once
+						g.Sending(p, now)
+						o.Sending(p, now)
+						g.Sent(p, now)
+						o.Sent(p, now)
 						continue
 					case r == 4:
 						g.Sending(p, now)
