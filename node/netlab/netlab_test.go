@@ -137,27 +137,12 @@ func send(t *testing.T, h *Host, addr string, n int) (int, time.Duration, error)
 
 func TestShapedSitesPartitionAndCleanup(t *testing.T) {
 	l := New(t)
-	s1, err := l.AddSite(SiteOptions{Uplink: 2 * Mbit, Downlink: 20 * Mbit})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s2, err := l.AddSite(SiteOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	seed, err := l.AddHost(nil, HostOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a1, _ := l.AddHost(s1, HostOptions{})
-	a2, err := l.AddHost(s1, HostOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b1, err := l.AddHost(s2, HostOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s1 := mustSite(t, l, SiteOptions{Uplink: 2 * Mbit, Downlink: 20 * Mbit})
+	s2 := mustSite(t, l, SiteOptions{})
+	seed := mustHost(t, l, nil, HostOptions{})
+	a1 := mustHost(t, l, s1, HostOptions{})
+	a2 := mustHost(t, l, s1, HostOptions{})
+	b1 := mustHost(t, l, s2, HostOptions{})
 	seedAddr := startSink(t, seed, 9000)
 	a2Addr := startSink(t, a2, 9000)
 	b1Addr := startSink(t, b1, 9000)
@@ -206,15 +191,9 @@ func TestShapedSitesPartitionAndCleanup(t *testing.T) {
 
 func TestLossDropsPackets(t *testing.T) {
 	l := New(t)
-	s, err := l.AddSite(SiteOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, _ := l.AddHost(s, HostOptions{})
-	b, err := l.AddHost(s, HostOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustSite(t, l, SiteOptions{})
+	a := mustHost(t, l, s, HostOptions{})
+	b := mustHost(t, l, s, HostOptions{})
 	if err := b.SetLoss(100); err != nil {
 		t.Fatal(err)
 	}
@@ -241,19 +220,10 @@ func udpEchoes(t *testing.T, h *Host, addr string) bool {
 
 func TestBlockUDPAndCounters(t *testing.T) {
 	l := New(t)
-	s, err := l.AddSite(SiteOptions{Uplink: 20 * Mbit, Downlink: 20 * Mbit})
-	if err != nil {
-		t.Fatal(err)
-	}
-	seed, err := l.AddHost(nil, HostOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, _ := l.AddHost(s, HostOptions{})
-	b, err := l.AddHost(s, HostOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustSite(t, l, SiteOptions{Uplink: 20 * Mbit, Downlink: 20 * Mbit})
+	seed := mustHost(t, l, nil, HostOptions{})
+	a := mustHost(t, l, s, HostOptions{})
+	b := mustHost(t, l, s, HostOptions{})
 	seedUDP, bUDP := startHelper(t, seed, "udpecho", 9001), startHelper(t, b, "udpecho", 9001)
 	seedTCP := startSink(t, seed, 9000)
 	if !udpEchoes(t, a, seedUDP) {
@@ -293,4 +263,23 @@ func TestBlockUDPAndCounters(t *testing.T) {
 	if !udpEchoes(t, a, seedUDP) {
 		t.Fatal("no UDP after unblocking")
 	}
+}
+
+// mustSite and mustHost add to lab l, failing the test on an error.
+func mustSite(t *testing.T, l *Lab, o SiteOptions) *Site {
+	t.Helper()
+	s, err := l.AddSite(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func mustHost(t *testing.T, l *Lab, s *Site, o HostOptions) *Host {
+	t.Helper()
+	h, err := l.AddHost(s, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
