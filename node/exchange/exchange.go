@@ -294,7 +294,4 @@ func (t tracer) MessageSent(p peer.ID, m bsmsg.BitSwapMessage) {
 		}
 	}
 	t.e.served.Add(n)
-	if n > 0 && t.e.site != nil {
-		t.e.site.served(p, m.Blocks())
-	}
 }

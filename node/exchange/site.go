@@ -54,27 +54,6 @@ func newSiteFilter(window time.Duration, siteOf func(peer.ID) string) *siteFilte
 		grants: policy.NewSiteGrants[string, string, peer.ID](window), sent: map[peer.ID]map[string]time.Time{}}
 }
 
-// served is told of every block message bitswap is about to send to p
-// (its tracer, called before the write): p is not sent those blocks
-// again (see siteFilter). p's grants are kept live by siteNet's sending
-// and sentTo around the write itself.
-func (f *siteFilter) served(p peer.ID, blks []blocks.Block) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	now := f.now()
-	m := f.sent[p]
-	if m == nil {
-		m = map[string]time.Time{}
-		f.sent[p] = m
-	}
-	for _, b := range blks {
-		m[string(b.Cid().Hash())] = now
-	}
-	if f.nsent += len(blks); f.nsent >= max(4096, 2*f.kept) {
-		f.sweep(now)
-	}
-}
-
 func (f *siteFilter) sweep(now time.Time) {
 	f.kept = 0
 	for p, m := range f.sent {
@@ -91,14 +70,27 @@ func (f *siteFilter) sweep(now time.Time) {
 	f.nsent = f.kept
 }
 
-// sending is told that a message with blocks is being written to p; sent
-// that the write returned (err: it failed). p's grants stay live while
-// the write lasts: behind a slow link, or from a seed shared by many
-// peers, it can take longer than the window.
-func (f *siteFilter) sending(p peer.ID) {
+// sending is told (by siteNet) that a message with blocks blks is being
+// written to p, sentTo that the write returned (err: it failed). p is not
+// sent those blocks again within the window (see siteFilter), and p's
+// grants stay live while the write lasts: behind a slow link, or from a
+// seed shared by many peers, it can take longer than the window.
+func (f *siteFilter) sending(p peer.ID, blks []blocks.Block) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.grants.Sending(p, f.now())
+	now := f.now()
+	f.grants.Sending(p, now)
+	m := f.sent[p]
+	if m == nil {
+		m = map[string]time.Time{}
+		f.sent[p] = m
+	}
+	for _, b := range blks {
+		m[string(b.Cid().Hash())] = now
+	}
+	if f.nsent += len(blks); f.nsent >= max(4096, 2*f.kept) {
+		f.sweep(now)
+	}
 }
 
 func (f *siteFilter) sentTo(p peer.ID, blks []blocks.Block, err error) {
@@ -151,7 +143,7 @@ func (f *siteFilter) decided(p peer.ID, c cid.Cid, outcome string) {
 }
 
 // siteNet tells a siteFilter when block sends start and end (and whether
-// they failed) and of lost peers, which bitswap's tracer does not see.
+// they failed) and of lost peers.
 type siteNet struct {
 	bsnetwork.BitSwapNetwork
 	f *siteFilter
@@ -162,7 +154,7 @@ func (n siteNet) SendMessage(ctx context.Context, p peer.ID, m bsmsg.BitSwapMess
 	if len(blks) == 0 {
 		return n.BitSwapNetwork.SendMessage(ctx, p, m)
 	}
-	n.f.sending(p)
+	n.f.sending(p, blks)
 	err := n.BitSwapNetwork.SendMessage(ctx, p, m)
 	n.f.sentTo(p, blks, err)
 	return err

@@ -94,13 +94,14 @@ func TestSiteFilterDoesNotResendToTheSamePeer(t *testing.T) {
 				t.Fatalf("step %d: %s asks %s: allow=%v, want %v", i, s.p, s.b.RawData(), got, s.want)
 			}
 		case "sent":
-			f.served(s.p, []blocks.Block{s.b})
+			f.sending(s.p, []blocks.Block{s.b})
+			f.sentTo(s.p, []blocks.Block{s.b}, nil)
 		case "writing":
-			f.sending(s.p)
+			f.sending(s.p, []blocks.Block{s.b})
 		case "written":
 			f.sentTo(s.p, []blocks.Block{s.b}, nil)
 		case "failed":
-			f.sending(s.p)
+			f.sending(s.p, []blocks.Block{s.b})
 			f.sentTo(s.p, []blocks.Block{s.b}, errors.New("stream reset"))
 		case "lost":
 			f.disconnected(s.p)
