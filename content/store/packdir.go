@@ -46,12 +46,15 @@ type packDir struct {
 	packTarget int64
 	log        *slog.Logger
 
-	wmu    sync.Mutex // appends, deletes and compaction; held before mu
-	cur    *pack      // the pack appended to; nil before the first append
-	nextID uint32
-	buf    []byte    // record heads of an append
-	abufs  [2][]byte // aligned staging for direct writes: one filled while the other is written
-	direct bool      // write synced appends with O_DIRECT when the file system can
+	wmu        sync.Mutex // appends, deletes and compaction; held before mu
+	cur        *pack      // the pack appended to; nil before the first append
+	nextID     uint32
+	buf        []byte                // record heads of an append
+	abufs      [directBuffers][]byte // aligned staging for direct writes: one filled while the others are written
+	direct     bool                  // write synced appends with O_DIRECT when the file system can
+	aio        *aioQueue             // writes abufs to the O_DIRECT files (aio.go); nil before the first or without AIO
+	noAIO      bool                  // AIO failed: direct writes go through write(2)
+	noPrealloc bool                  // fallocate failed: appends extend the file
 
 	gmu     sync.Mutex // pending; a leaf: held briefly, never while waiting
 	pending *putGroup  // Puts waiting for the next append (groupcommit.go)
@@ -82,6 +85,7 @@ type pack struct {
 	f     *os.File         // reads, buffered writes, sync
 	w     *os.File         // O_DIRECT writes to the newest pack, if the file system has them
 	size  int64            // bytes of valid records and padding
+	alloc int64            // the file's length when preallocated past size (fallocate), else 0
 	live  int64            // bytes of records the index points to
 	tombs map[uint32]int64 // bytes of tombstones by the pack they delete from
 }
@@ -180,7 +184,7 @@ func (d *packDir) load(id uint32, last bool) error {
 			d.log.Warn("pack damaged; its records after the damage are lost", "pack", f.Name(), "valid", end, "size", fi.Size())
 			return nil
 		}
-		d.log.Info("truncating the torn tail of a pack", "pack", f.Name(), "valid", end, "size", fi.Size())
+		d.log.Info("truncating a pack after its last valid record (a torn append, or space preallocated before a crash)", "pack", f.Name(), "valid", end, "size", fi.Size())
 		if err := f.Truncate(end); err != nil {
 			return err
 		}
@@ -297,17 +301,18 @@ func (d *packDir) appendOps(ops []op, sync bool) error {
 	}
 	var err error
 	if sync {
+		d.preallocate(p, alignUp(off))
 		off, err = d.writeAligned(p, iov, alignUp(p.size))
 	} else {
 		err = pwritevAll(p.f, iov, p.size)
 	}
 	if err != nil {
-		p.f.Truncate(p.size)
+		p.truncate()
 		return err
 	}
 	if sync {
 		if err := unix.Fdatasync(int(p.f.Fd())); err != nil {
-			p.f.Truncate(p.size)
+			p.truncate()
 			return err
 		}
 	}
@@ -332,18 +337,22 @@ const alignment = 4096
 
 func alignUp(n int64) int64 { return (n + alignment - 1) &^ (alignment - 1) }
 
+// directBuffers is the number of 1 MiB aligned buffers of a store's direct
+// writes: with AIO, as many writes in flight.
+const directBuffers = 4
+
+// preallocStep is how far past an append the newest pack is preallocated
+// (at most packTarget).
+const preallocStep = 16 << 20
+
 // writeAligned writes iov at off (a multiple of alignment) through
 // aligned buffers, zero-padded to a multiple of alignment, with O_DIRECT
 // when p has it: the blocks do not go through the page cache, which on
-// the project machine cost more CPU than the copy (docs/CONTENT.md). A
-// direct write returns once the device has the data, so each buffer is
-// written on another goroutine while the next one is filled: the copy
-// overlaps the device. It returns the end of what it wrote.
+// the project machine cost more CPU than the copy (docs/CONTENT.md). The
+// copy into one buffer overlaps the device writing the others: with
+// native AIO (aio.go) where the kernel has it, else on another goroutine.
+// It returns the end of what it wrote.
 func (d *packDir) writeAligned(p *pack, iov [][]byte, off int64) (int64, error) {
-	w := p.f
-	if p.w != nil {
-		w = p.w
-	}
 	if d.abufs[0] == nil {
 		const size = 1 << 20
 		raw := make([]byte, len(d.abufs)*size+alignment)
@@ -353,6 +362,47 @@ func (d *packDir) writeAligned(p *pack, iov [][]byte, off int64) (int64, error) 
 			d.abufs[i] = raw[s : s+size : s+size]
 		}
 	}
+	if p.w != nil {
+		if q := d.queue(); q != nil {
+			return d.writeAIO(q, p.w, iov, off)
+		}
+		return d.writeThreaded(p.w, iov, off)
+	}
+	return d.writeThreaded(p.f, iov, off)
+}
+
+// fillAligned copies iov into buffers from next, in turn, and hands each
+// full one, and the last one zero-padded to a multiple of alignment, to
+// send with its offset, starting at off. It stops early when send says
+// false, and returns the end of what it handed over.
+func fillAligned(iov [][]byte, off int64, next func() []byte, send func(b []byte, off int64) bool) int64 {
+	buf, n := next(), 0
+	for _, b := range iov {
+		for len(b) > 0 {
+			c := copy(buf[n:], b)
+			n, b = n+c, b[c:]
+			if n == len(buf) {
+				if !send(buf, off) {
+					return off
+				}
+				off += int64(n)
+				buf, n = next(), 0
+			}
+		}
+	}
+	if n > 0 {
+		m := int(alignUp(int64(n)))
+		clear(buf[n:m])
+		if send(buf[:m], off) {
+			off += int64(m)
+		}
+	}
+	return off
+}
+
+// writeThreaded writes each buffer with write(2) on another goroutine,
+// which keeps its P while the device writes (aio.go says why that costs).
+func (d *packDir) writeThreaded(w *os.File, iov [][]byte, off int64) (int64, error) {
 	type write struct {
 		b   []byte
 		off int64
@@ -373,26 +423,106 @@ func (d *packDir) writeAligned(p *pack, iov [][]byte, off int64) (int64, error) 
 		}
 		done <- err
 	}()
-	buf, n := <-free, 0
-	for _, b := range iov {
-		for len(b) > 0 {
-			c := copy(buf[n:], b)
-			n, b = n+c, b[c:]
-			if n == len(buf) {
-				todo <- write{buf, off}
-				off += int64(n)
-				buf, n = <-free, 0
+	off = fillAligned(iov, off, func() []byte { return <-free }, func(b []byte, off int64) bool {
+		todo <- write{b, off}
+		return true
+	})
+	close(todo)
+	return off, <-done
+}
+
+// writeAIO writes each buffer with q, len(d.abufs) writes in flight at
+// most, and returns once none is.
+func (d *packDir) writeAIO(q *aioQueue, w *os.File, iov [][]byte, off int64) (int64, error) {
+	var first error
+	note := func(err error) {
+		if first == nil {
+			first = err
+		}
+	}
+	free := make([]int, 0, len(d.abufs)) // slots whose buffer is not in flight
+	for i := range d.abufs {
+		free = append(free, i)
+	}
+	slot := -1 // the slot being filled
+	next := func() []byte {
+		if len(free) == 0 {
+			s, err := q.wait()
+			note(err)
+			if s < 0 { // the wait itself failed: dropQueue waits for every write
+				d.dropQueue()
+				for i := 1; i < len(d.abufs); i++ {
+					free = append(free, i)
+				}
+				s = 0
+			}
+			free = append(free, s)
+		}
+		slot, free = free[len(free)-1], free[:len(free)-1]
+		return d.abufs[slot]
+	}
+	off = fillAligned(iov, off, next, func(b []byte, off int64) bool {
+		if first == nil && d.aio == q {
+			if err := q.submit(slot, w, b, off); err != nil {
+				note(err)
+				free = append(free, slot)
+			}
+		} else {
+			free = append(free, slot)
+		}
+		return first == nil
+	})
+	for d.aio == q && q.busy > 0 {
+		if s, err := q.wait(); err != nil {
+			note(err)
+			if s < 0 {
+				d.dropQueue()
 			}
 		}
 	}
-	if n > 0 {
-		m := int(alignUp(int64(n)))
-		clear(buf[n:m])
-		todo <- write{buf[:m], off}
-		off += int64(m)
+	return off, first
+}
+
+// queue returns the store's AIO queue, set up at the first call, or nil
+// where the kernel has none (direct writes then use write(2)).
+func (d *packDir) queue() *aioQueue {
+	if d.aio == nil && !d.noAIO {
+		q, err := newAIOQueue(len(d.abufs))
+		if err != nil {
+			d.noAIO = true
+			d.log.Debug("pack store: direct writes use write(2)", "why", err)
+			return nil
+		}
+		d.aio = q
 	}
-	close(todo)
-	return off, <-done
+	return d.aio
+}
+
+// dropQueue gives up the AIO queue after a failure of the queue itself
+// (not of a write): closing it waits until nothing is in flight.
+func (d *packDir) dropQueue() {
+	if d.aio != nil {
+		d.aio.close()
+		d.aio, d.noAIO = nil, true
+	}
+}
+
+// preallocate makes p's file at least end long with fallocate (a past
+// the data reads as zeros, which the scan at open skips and cuts), so
+// that direct writes up to end do not extend the file: ext4 completes an
+// extending direct write before io_submit returns. Only with AIO; a
+// file system without fallocate gets extending writes.
+func (d *packDir) preallocate(p *pack, end int64) {
+	if p.w == nil || d.noPrealloc || end <= max(p.alloc, p.size) || d.queue() == nil {
+		return
+	}
+	want := end + min(int64(preallocStep), d.packTarget)
+	if err := unix.Fallocate(int(p.w.Fd()), 0, 0, want); err != nil {
+		d.noPrealloc = true
+		d.log.Debug("pack store: no preallocation", "why", err)
+		return
+	}
+	p.alloc = want
 }
 
 // openDirect opens p's O_DIRECT writer, if the file system has them.
@@ -403,6 +533,24 @@ func (d *packDir) openDirect(p *pack) {
 	if w, err := os.OpenFile(p.f.Name(), os.O_WRONLY|unix.O_DIRECT, 0); err == nil {
 		p.w = w
 	}
+}
+
+// preallocated is the bytes past the newest pack's valid part that
+// preallocate reserved: on disk, not in the store.
+func (d *packDir) preallocated() int64 {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	if d.cur == nil || d.cur.alloc == 0 {
+		return 0
+	}
+	return d.cur.alloc - d.cur.size
+}
+
+// truncate cuts p's file to its valid part: after a failed append, and
+// to drop the preallocated space of a pack no longer appended to.
+func (p *pack) truncate() error {
+	p.alloc = 0
+	return p.f.Truncate(p.size)
 }
 
 func (p *pack) close() {
@@ -443,6 +591,11 @@ func pwritevAll(f *os.File, iov [][]byte, off int64) error {
 // starts the next one, its name durable before anything is written to it.
 func (d *packDir) startPack() error {
 	if d.cur != nil {
+		if d.cur.alloc > 0 {
+			if err := d.cur.truncate(); err != nil {
+				return err
+			}
+		}
 		if err := unix.Fdatasync(int(d.cur.f.Fd())); err != nil {
 			return err
 		}
@@ -571,7 +724,14 @@ func (d *packDir) Close() error {
 	}
 	var err error
 	if d.cur != nil {
-		err = unix.Fdatasync(int(d.cur.f.Fd()))
+		if d.cur.alloc > 0 {
+			err = d.cur.truncate()
+		}
+		err = cmp.Or(err, unix.Fdatasync(int(d.cur.f.Fd())))
+	}
+	if d.aio != nil {
+		err = cmp.Or(err, d.aio.close())
+		d.aio = nil
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()

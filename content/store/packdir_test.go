@@ -242,6 +242,12 @@ func TestPackDeleteAndReopen(t *testing.T) {
 	}
 }
 
+// storedSize is the bytes of d's pack files, less the newest pack's
+// preallocated space.
+func storedSize(t *testing.T, d *packDir) int64 {
+	return dirSize(t, d.dir) - d.preallocated()
+}
+
 func dirSize(t *testing.T, dir string) int64 {
 	var n int64
 	for _, p := range packFiles(t, dir) {
@@ -300,12 +306,12 @@ func testPackCompaction(t *testing.T) {
 			d.wmu.Lock()
 			d.startPack()
 			d.wmu.Unlock()
-			before := dirSize(t, dir)
+			before := storedSize(t, d)
 			st, err := d.compact(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
-			after := dirSize(t, dir)
+			after := storedSize(t, d)
 			if (st.Removed > 0) != tc.removed || (st.Rewritten > 0) != tc.rewrote {
 				t.Errorf("compact %+v; want removals %v, rewrites %v", st, tc.removed, tc.rewrote)
 			}

@@ -221,7 +221,7 @@ func TestGCFreesPacks(t *testing.T) {
 
 func packBytes(t *testing.T, s *Store) int64 {
 	t.Helper()
-	return dirSize(t, filepath.Join(s.dir, "packs"))
+	return storedSize(t, s.ds.(*packDir))
 }
 
 func TestGCRefusesWithoutBlockList(t *testing.T) {
