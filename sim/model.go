@@ -222,7 +222,7 @@ func newState(sc *Scenario, strategy string, seed uint64) (*state, error) {
 	s.seed = newSeedGroup(s, nSites)
 	s.initOffers()
 	if sc.Seed.OncePerSite > 0 {
-		s.grants = policy.NewSiteGrants[int32, int32, int32](time.Duration(sc.Seed.OncePerSite))
+		s.grants = policy.NewSiteGrants[int32, int32, int32](time.Duration(sc.Seed.OncePerSite), int64(sc.Release.Chunk))
 	}
 
 	prevEnd := int(math.Round(sc.Release.PreviousShare * float64(s.n)))

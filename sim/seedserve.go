@@ -51,7 +51,7 @@ func (s *state) onWants(m message) {
 	any := false
 	at := s.wallClock()
 	for _, c := range ids {
-		if s.grants == nil || s.grants.Allow(si, c, d, at) {
+		if s.grants == nil || s.grants.Allow(si, c, int64(s.chunkLen[c]), d, at) {
 			gw[c>>6] |= 1 << (c & 63)
 			any = true
 		}
@@ -68,7 +68,7 @@ func (s *state) onWants(m message) {
 // rule sees d active in its site before it asks for any chunk.
 func (s *state) onBlockList(m message) {
 	if s.grants != nil && !s.seedCut[s.dev[m.d].site] {
-		s.grants.Allow(s.dev[m.d].site, blockListChunk, m.d, s.wallClock())
+		s.grants.Allow(s.dev[m.d].site, blockListChunk, 0, m.d, s.wallClock()) // a few bytes: no share
 	}
 }
 

@@ -121,7 +121,14 @@ func New(ctx context.Context, cfg Config) *Exchange {
 		if cfg.SiteOf == nil {
 			cfg.SiteOf = SiteOf(cfg.Host)
 		}
-		e.site = newSiteFilter(cfg.OncePerSite, cfg.SiteOf)
+		bstore := cfg.Blockstore
+		e.site = newSiteFilter(cfg.OncePerSite, cfg.SiteOf, func(c cid.Cid) int64 {
+			n, err := bstore.GetSize(context.Background(), c)
+			if err != nil {
+				return 0 // not here: bitswap answers DONT_HAVE whatever the rule says
+			}
+			return int64(n)
+		})
 		e.site.log = cfg.Logger
 		opts = append(opts, bitswap.WithPeerBlockRequestFilter(e.site.allow))
 	}

@@ -16,6 +16,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
+	"github.com/meshota/meshota/content"
 	"github.com/meshota/meshota/node/policy"
 )
 
@@ -36,6 +37,7 @@ import (
 // device gets the copy already on its way.
 type siteFilter struct {
 	siteOf func(peer.ID) string
+	size   func(cid.Cid) int64 // a block's size in the store (0 if absent): shares are bytes
 	now    func() time.Time
 	window time.Duration
 	log    *slog.Logger // nil discards
@@ -49,9 +51,10 @@ type siteFilter struct {
 	nsent, kept int
 }
 
-func newSiteFilter(window time.Duration, siteOf func(peer.ID) string) *siteFilter {
-	return &siteFilter{siteOf: siteOf, now: time.Now, window: window,
-		grants: policy.NewSiteGrants[string, string, peer.ID](window), sent: map[peer.ID]map[string]time.Time{}}
+func newSiteFilter(window time.Duration, siteOf func(peer.ID) string, size func(cid.Cid) int64) *siteFilter {
+	return &siteFilter{siteOf: siteOf, size: size, now: time.Now, window: window,
+		grants: policy.NewSiteGrants[string, string, peer.ID](window, content.AvgChunkSize),
+		sent:   map[peer.ID]map[string]time.Time{}}
 }
 
 func (f *siteFilter) sweep(now time.Time) {
@@ -116,6 +119,7 @@ func (f *siteFilter) disconnected(p peer.ID) {
 // allow is bitswap's PeerBlockRequestFilter.
 func (f *siteFilter) allow(p peer.ID, c cid.Cid) bool {
 	site := f.siteOf(p)
+	size := f.size(c)
 	h := string(c.Hash())
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -124,7 +128,7 @@ func (f *siteFilter) allow(p peer.ID, c cid.Cid) bool {
 		f.decided(p, c, "sent already")
 		return false // on its way to p already
 	}
-	ok := f.grants.Allow(site, h, p, now)
+	ok := f.grants.Allow(site, h, size, p, now)
 	if ok {
 		f.decided(p, c, "granted")
 	} else {

@@ -10,14 +10,17 @@ import (
 	"time"
 
 	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/meshota/meshota/content"
 )
 
 func TestSiteFilterGrantsOncePerSiteAndWindow(t *testing.T) {
 	sites := map[peer.ID]string{"a1": "A", "a2": "A", "b1": "B"}
 	now := time.Unix(1000, 0)
-	f := newSiteFilter(30*time.Second, func(p peer.ID) string { return sites[p] })
+	f := newSiteFilter(30*time.Second, func(p peer.ID) string { return sites[p] }, chunkSized)
 	f.now = func() time.Time { return now }
 	x, y := blocks.NewBlock([]byte("x")).Cid(), blocks.NewBlock([]byte("y")).Cid()
 	steps := []struct {
@@ -53,7 +56,7 @@ func TestSiteFilterGrantsOncePerSiteAndWindow(t *testing.T) {
 // A peer's grants last while a write to it is under way, however long.
 func TestSiteFilterDoesNotResendToTheSamePeer(t *testing.T) {
 	now := time.Unix(1000, 0)
-	f := newSiteFilter(30*time.Second, func(peer.ID) string { return "A" })
+	f := newSiteFilter(30*time.Second, func(peer.ID) string { return "A" }, chunkSized)
 	f.now = func() time.Time { return now }
 	x := blocks.NewBlock([]byte("x"))
 	y := blocks.NewBlock([]byte("y"))
@@ -204,3 +207,6 @@ func debugLog(t *testing.T, name string) (*slog.Logger, func() string) {
 	})
 	return slog.New(slog.NewTextHandler(&syncWriter{w: &b, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug})), lines
 }
+
+// chunkSized says every block is a chunk of average size.
+func chunkSized(cid.Cid) int64 { return content.AvgChunkSize }

@@ -8,7 +8,8 @@
 //   - LAN first (SiteGrants): a seed sends each block about once per site,
 //     a grant lasting while its peer is being served, and spreads a site's
 //     blocks over its active devices (none holds more than ShareSlack
-//     above the site's mean); used by node/exchange's request filter and
+//     chunks' worth of bytes above the site's mean); used by
+//     node/exchange's request filter and
 //     tracer and by sim/'s seed.
 //   - StallTimeout: when a fetch asks every peer again; node/exchange's
 //     default and the simulator's re-ask rule.

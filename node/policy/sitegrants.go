@@ -21,8 +21,10 @@ import (
 // pace through its own uplink (a device granted everything must upload
 // every block to each neighbour). A peer is therefore also refused a block
 // nobody holds when it already holds more than its share: more than
-// ShareSlack blocks above the mean of the grants of the site's active
-// peers. A refused block goes to the next neighbour that asks for it, which
+// ShareSlack blocks' worth of bytes above the mean of the bytes granted to
+// the site's active peers. Shares are bytes, not blocks: chunks are
+// 128–512 KiB, and a small index or keyring block is not a chunk's worth
+// of uplink. A refused block goes to the next neighbour that asks for it, which
 // is below the mean; the devices of a site ask for the same blocks at about
 // the same time (index order). A block refused for shares to as many peers
 // as the site has other active peers goes to the next asker whatever its
@@ -42,7 +44,8 @@ import (
 // backwards.
 type SiteGrants[S, B, P comparable] struct {
 	window time.Duration
-	held   int // grants and refusals held in the sites (live or not yet swept)
+	slack  int64 // bytes above its site's mean a peer may hold
+	held   int   // grants and refusals held in the sites (live or not yet swept)
 	// served is when each peer was last sent a block, and how many sends
 	// to it are under way: a grant lasts while its peer is still being
 	// served, however slowly (a saturated seed can take longer than the
@@ -76,11 +79,15 @@ type serving struct {
 	sending int32 // sends under way
 }
 
-// ShareSlack is how many blocks above its site's mean a peer may hold
-// before it is refused blocks nobody holds. Above 0 so that peers asking
-// in turn for the same blocks do not refuse one another by a block of
-// rounding.
-const ShareSlack = 2
+// ShareSlack is how many blocks (of the caller's typical size: see
+// NewSiteGrants) above its site's mean a peer may hold before it is
+// refused blocks nobody holds. Above 0 so that peers asking in turn for
+// the same blocks do not refuse one another by a block of rounding; 1
+// rather than 2 (session 8): a device asking for a window of fresh blocks
+// took three in a row, and the last blocks of a release then all went
+// through that one device's uplink (docs/PERFORMANCE.md section 4,
+// "Session 8").
+const ShareSlack = 1
 
 // ShareHorizon is how long a peer counts as active in its site after its
 // last request. It is below StallTimeout, so that a neighbour that stopped
@@ -98,7 +105,7 @@ type grant[P comparable] struct {
 }
 
 // siteShares is one site's active peers, least recently asking first, and
-// the sum of their grants. The order is a doubly linked list through
+// the sum of their grants' bytes. The order is a doubly linked list through
 // members, by index; freed entries are reused, so a site's steady state
 // allocates nothing.
 type siteShares[B, P comparable] struct {
@@ -108,19 +115,21 @@ type siteShares[B, P comparable] struct {
 	head    int32 // least recently asking; -1 when none
 	tail    int32 // most recently asking; -1 when none
 	free    int32 // first free entry, linked through next; -1 when none
-	grants  int
+	bytes   int64
 }
 
 type member[P comparable] struct {
 	peer       P
 	asked      tick
-	grants     int // the site's mean when it became active, plus its grants since
+	bytes      int64 // the site's mean when it became active, plus the bytes granted since
 	prev, next int32
 }
 
-// NewSiteGrants returns an empty rule with the given window.
-func NewSiteGrants[S, B, P comparable](window time.Duration) *SiteGrants[S, B, P] {
-	return &SiteGrants[S, B, P]{window: window,
+// NewSiteGrants returns an empty rule with the given window; block is the
+// callers' typical block size in bytes (a chunk), of which a peer may
+// hold ShareSlack above its site's mean.
+func NewSiteGrants[S, B, P comparable](window time.Duration, block int64) *SiteGrants[S, B, P] {
+	return &SiteGrants[S, B, P]{window: window, slack: ShareSlack * block,
 		served: map[P]serving{}, sites: map[S]*siteShares[B, P]{}}
 }
 
@@ -132,10 +141,10 @@ func (g *SiteGrants[S, B, P]) tick(t time.Time) tick {
 	return t.Sub(g.epoch)
 }
 
-// Allow tells whether peer p of site may have block b at now, and records
-// the grant when it may. The same peer asking again is always allowed
-// (bitswap asks want-have, then want-block).
-func (g *SiteGrants[S, B, P]) Allow(site S, b B, p P, at time.Time) bool {
+// Allow tells whether peer p of site may have block b, of size bytes, at
+// now, and records the grant when it may. The same peer asking again is
+// always allowed (bitswap asks want-have, then want-block).
+func (g *SiteGrants[S, B, P]) Allow(site S, b B, size int64, p P, at time.Time) bool {
 	now := g.tick(at)
 	m, sh := g.asked(site, p, now)
 	old, ok := sh.granted[b]
@@ -151,19 +160,19 @@ func (g *SiteGrants[S, B, P]) Allow(site S, b B, p P, at time.Time) bool {
 	if ok && old.refusedBy != nil && now-old.at < g.window {
 		refusedBy, since = old.refusedBy, old.at
 	}
-	// m.grants > mean + ShareSlack, in integers. A block already refused
+	// m.bytes > mean + slack, in integers. A block already refused
 	// for shares to as many other peers as p has active neighbours goes to p
 	// whatever its share: each may have been above the mean when it
 	// asked, and none would ask again before a stall.
-	again, others := false, 0
+	again, others := false, int64(0)
 	if refusedBy != nil {
 		again = slices.Contains(*refusedBy, p)
-		others = len(*refusedBy)
+		others = int64(len(*refusedBy))
 	}
 	if again {
 		others--
 	}
-	if n := len(sh.peers); others < n-1 && m.grants*n > sh.grants+ShareSlack*n {
+	if n := int64(len(sh.peers)); others < n-1 && m.bytes*n > sh.bytes+g.slack*n {
 		if refusedBy == nil {
 			refusedBy = &[]P{p}
 		} else if !again {
@@ -172,8 +181,8 @@ func (g *SiteGrants[S, B, P]) Allow(site S, b B, p P, at time.Time) bool {
 		g.put(sh, b, !ok, grant[P]{peer: p, at: since, refusedBy: refusedBy}, now)
 		return false
 	}
-	m.grants++
-	sh.grants++
+	m.bytes += size
+	sh.bytes += size
 	g.put(sh, b, !ok, grant[P]{peer: p, at: now}, now)
 	return true
 }
@@ -218,12 +227,12 @@ func (g *SiteGrants[S, B, P]) asked(site S, p P, now tick) (*member[P], *siteSha
 		// what comes next, not a burst that would catch up on what its
 		// neighbours got before (that burst would all go through its
 		// uplink).
-		grants := 0
-		if n := len(sh.peers); n > 0 {
-			grants = sh.grants / n
-			sh.grants += grants
+		var bytes int64
+		if n := int64(len(sh.peers)); n > 0 {
+			bytes = sh.bytes / n
+			sh.bytes += bytes
 		}
-		i = sh.alloc(member[P]{peer: p, grants: grants})
+		i = sh.alloc(member[P]{peer: p, bytes: bytes})
 		sh.peers[p] = i
 		sh.pushBack(i)
 	} else if i != sh.tail {
@@ -280,7 +289,7 @@ func (sh *siteShares[B, P]) expire(now tick) {
 		}
 		sh.unlink(i)
 		delete(sh.peers, m.peer)
-		sh.grants -= m.grants
+		sh.bytes -= m.bytes
 		var zero P
 		m.peer, m.next = zero, sh.free // drop the reference (P may hold memory)
 		sh.free = i

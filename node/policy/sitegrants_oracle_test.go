@@ -19,6 +19,7 @@ type siteBlock[S, B comparable] struct {
 
 type oracleGrants[S, B, P comparable] struct {
 	window  time.Duration
+	slack   int64
 	granted map[siteBlock[S, B]]oracleGrant[P]
 	// served is when each peer was last sent a block: a grant lasts while
 	// its peer is still being served, however slowly (a saturated seed
@@ -44,25 +45,25 @@ type oracleGrant[P comparable] struct {
 type oracleShares[P comparable] struct {
 	peers  map[P]*list.Element // of *oracleMember[P]
 	order  list.List
-	grants int
+	grants int64 // bytes
 }
 
 type oracleMember[P comparable] struct {
 	peer   P
 	asked  time.Time
-	grants int // the site's mean when it became active, plus its grants since
+	grants int64 // the site's mean when it became active, plus the bytes granted since
 }
 
 // newOracleGrants returns an empty rule with the given window.
-func newOracleGrants[S, B, P comparable](window time.Duration) *oracleGrants[S, B, P] {
-	return &oracleGrants[S, B, P]{window: window, granted: map[siteBlock[S, B]]oracleGrant[P]{},
+func newOracleGrants[S, B, P comparable](window time.Duration, block int64) *oracleGrants[S, B, P] {
+	return &oracleGrants[S, B, P]{window: window, slack: ShareSlack * block, granted: map[siteBlock[S, B]]oracleGrant[P]{},
 		served: map[P]time.Time{}, sending: map[P]int{}, sites: map[S]*oracleShares[P]{}}
 }
 
 // Allow tells whether peer p of site may have block b at now, and records
 // the grant when it may. The same peer asking again is always allowed
 // (bitswap asks want-have, then want-block).
-func (g *oracleGrants[S, B, P]) Allow(site S, b B, p P, now time.Time) bool {
+func (g *oracleGrants[S, B, P]) Allow(site S, b B, size int64, p P, now time.Time) bool {
 	m, sh := g.asked(site, p, now)
 	key := siteBlock[S, B]{site, b}
 	old, ok := g.granted[key]
@@ -83,19 +84,19 @@ func (g *oracleGrants[S, B, P]) Allow(site S, b B, p P, now time.Time) bool {
 	// whatever its share: each may have been above the mean when it
 	// asked, and none would ask again before a stall.
 	again := slices.Contains(refusedBy, p)
-	others := len(refusedBy)
+	others := int64(len(refusedBy))
 	if again {
 		others--
 	}
-	if n := sh.order.Len(); others < n-1 && m.grants*n > sh.grants+ShareSlack*n {
+	if n := int64(sh.order.Len()); others < n-1 && m.grants*n > sh.grants+g.slack*n {
 		if !again {
 			refusedBy = append(refusedBy, p)
 		}
 		g.put(key, oracleGrant[P]{peer: p, at: since, refusedBy: refusedBy}, now)
 		return false
 	}
-	m.grants++
-	sh.grants++
+	m.grants += size
+	sh.grants += size
 	g.put(key, oracleGrant[P]{peer: p, at: now}, now)
 	return true
 }
@@ -127,7 +128,7 @@ func (g *oracleGrants[S, B, P]) asked(site S, p P, now time.Time) (*oracleMember
 		// uplink).
 		m := &oracleMember[P]{peer: p}
 		if n := sh.order.Len(); n > 0 {
-			m.grants = sh.grants / n
+			m.grants = sh.grants / int64(n)
 			sh.grants += m.grants
 		}
 		e = sh.order.PushBack(m)

@@ -8,7 +8,7 @@ import (
 )
 
 func TestSiteGrants(t *testing.T) {
-	g := NewSiteGrants[string, string, string](30 * time.Second)
+	g := NewSiteGrants[string, string, string](30*time.Second, 1)
 	now := time.Unix(1000, 0)
 	steps := []struct {
 		site, block, peer string
@@ -25,19 +25,19 @@ func TestSiteGrants(t *testing.T) {
 	}
 	for i, s := range steps {
 		now = now.Add(s.dt)
-		if got := g.Allow(s.site, s.block, s.peer, now); got != s.want {
+		if got := g.Allow(s.site, s.block, 1, s.peer, now); got != s.want {
 			t.Fatalf("step %d: %s of %s asks %s: %v, want %v", i, s.peer, s.site, s.block, got, s.want)
 		}
 	}
 }
 
 func TestSiteGrantsMemoryIsBounded(t *testing.T) {
-	g := NewSiteGrants[int, int, int](time.Second)
+	g := NewSiteGrants[int, int, int](time.Second, 1)
 	now := time.Unix(0, 0)
 	peak, peakPeers := 0, 0
 	for i := range 200000 {
 		now = now.Add(time.Millisecond) // 1000 live grants at any time
-		g.Allow(i%7, i, i, now)
+		g.Allow(i%7, i, 1, i, now)
 		peak = max(peak, g.Len())
 		peers := 0
 		if i%1000 == 0 {
@@ -56,9 +56,9 @@ func TestSiteGrantsMemoryIsBounded(t *testing.T) {
 }
 
 func TestSiteGrantsLastWhileTheirPeerIsServed(t *testing.T) {
-	g := NewSiteGrants[string, string, string](30 * time.Second)
+	g := NewSiteGrants[string, string, string](30*time.Second, 1)
 	t0 := time.Unix(1000, 0)
-	if !g.Allow("A", "x", "a1", t0) {
+	if !g.Allow("A", "x", 1, "a1", t0) {
 		t.Fatal("first grant refused")
 	}
 	// a1 is sent a block every 20 s: slower than the window, but served.
@@ -66,13 +66,13 @@ func TestSiteGrantsLastWhileTheirPeerIsServed(t *testing.T) {
 		now := t0.Add(time.Duration(k) * 20 * time.Second)
 		g.Sending("a1", now) // one block, sent at once
 		g.Sent("a1", now)
-		if g.Allow("A", "x", "a2", now.Add(time.Second)) {
+		if g.Allow("A", "x", 1, "a2", now.Add(time.Second)) {
 			t.Fatalf("at %v the grant to a1, still being served, went to a2", now.Sub(t0))
 		}
 	}
 	// a1 stops being served: a window later its grant lapses.
 	later := t0.Add(100*time.Second + 31*time.Second)
-	if !g.Allow("A", "x", "a2", later) {
+	if !g.Allow("A", "x", 1, "a2", later) {
 		t.Fatal("a grant outlived its peer's last block by more than the window")
 	}
 }
@@ -84,10 +84,10 @@ func TestSiteGrantsLastWhileTheirPeerIsServed(t *testing.T) {
 // 8 copies a site before this).
 func TestSiteGrantsLastWhileASendIsUnderWay(t *testing.T) {
 	const window = 30 * time.Second
-	g := NewSiteGrants[string, string, string](window)
+	g := NewSiteGrants[string, string, string](window, 1)
 	t0 := time.Unix(1000, 0)
 	at := func(s time.Duration) time.Time { return t0.Add(s * time.Second) }
-	if !g.Allow("A", "x", "a1", t0) {
+	if !g.Allow("A", "x", 1, "a1", t0) {
 		t.Fatal("first grant refused")
 	}
 	// Two sends overlap (node/exchange writes up to 8 messages to a peer
@@ -96,16 +96,16 @@ func TestSiteGrantsLastWhileASendIsUnderWay(t *testing.T) {
 	g.Sending("a1", at(2))
 	g.Sent("a1", at(3))
 	for _, s := range []time.Duration{40, 200, 1000} {
-		if g.Allow("A", "x", "a2", at(s)) {
+		if g.Allow("A", "x", 1, "a2", at(s)) {
 			t.Fatalf("at %ds, with a send to a1 under way since 2 s, its grant went to a2", s)
 		}
 		g.sweep(g.tick(at(s))) // a sweep must keep it too
 	}
 	g.Sent("a1", at(1000))
-	if g.Allow("A", "x", "a2", at(1029)) {
+	if g.Allow("A", "x", 1, "a2", at(1029)) {
 		t.Fatal("the grant lapsed within a window of its peer's last send")
 	}
-	if !g.Allow("A", "x", "a2", at(1031)) {
+	if !g.Allow("A", "x", 1, "a2", at(1031)) {
 		t.Fatal("a grant outlived its peer's last send by more than the window")
 	}
 	g.sweep(g.tick(at(2000)))
@@ -139,14 +139,14 @@ func TestSiteGrantsSpreadASite(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			g := NewSiteGrants[string, int, int](30 * time.Second)
+			g := NewSiteGrants[string, int, int](30*time.Second, 1)
 			now := time.Unix(1000, 0)
 			holder := map[int]int{}
 			got := make([]int, c.peers)
 			ask := func(p, from, n int) {
 				for b := from; b < min(from+n, c.blocks); b++ {
 					now = now.Add(time.Millisecond)
-					if !g.Allow("A", b, p, now) {
+					if !g.Allow("A", b, 1, p, now) {
 						continue
 					}
 					if h, ok := holder[b]; ok && h != p {
@@ -189,13 +189,13 @@ func TestSiteGrantsSpreadASite(t *testing.T) {
 // everything once they have been silent for ShareHorizon, which is before
 // it asks again after a stall (StallTimeout).
 func TestSiteGrantsNeighboursGone(t *testing.T) {
-	g := NewSiteGrants[string, int, int](30 * time.Second)
+	g := NewSiteGrants[string, int, int](30*time.Second, 1)
 	now := time.Unix(1000, 0)
 	b := 0
 	for range 4 { // eight devices share 32 blocks
 		for p := range 8 {
 			for range 8 {
-				g.Allow("A", b%32+(b/32)*1000, p, now)
+				g.Allow("A", b%32+(b/32)*1000, 1, p, now)
 				b++
 			}
 		}
@@ -204,7 +204,7 @@ func TestSiteGrantsNeighboursGone(t *testing.T) {
 	refused := 0
 	for b := 100; b < 140; b++ {
 		now = now.Add(10 * time.Millisecond)
-		if !g.Allow("A", b, 0, now) {
+		if !g.Allow("A", b, 1, 0, now) {
 			refused++
 		}
 	}
@@ -214,7 +214,7 @@ func TestSiteGrantsNeighboursGone(t *testing.T) {
 	// Refused blocks are asked for again after a stall.
 	now = now.Add(StallTimeout)
 	for b := 100; b < 140; b++ {
-		if !g.Allow("A", b, 0, now) {
+		if !g.Allow("A", b, 1, 0, now) {
 			t.Fatalf("block %d refused at a stall re-ask to a device whose neighbours left", b)
 		}
 	}
@@ -224,28 +224,28 @@ func TestSiteGrantsNeighboursGone(t *testing.T) {
 // for block z when above their share (each took blocks since); z still
 // goes to one of them, the last to ask, instead of waiting for a stall.
 func TestSiteGrantsBlockAskedByAllIsGranted(t *testing.T) {
-	g := NewSiteGrants[string, int, string](30 * time.Second)
+	g := NewSiteGrants[string, int, string](30*time.Second, 1)
 	now := time.Unix(1000, 0)
 	peers := []string{"a", "b", "c"}
 	for _, p := range peers {
-		g.Allow("A", -1, p, now) // the block list: all three are active
+		g.Allow("A", -1, 1, p, now) // the block list: all three are active
 	}
 	const z = 1000
 	next := 0
 	for i, p := range peers {
-		for g.Allow("A", next, p, now) { // p takes blocks until above its share
+		for g.Allow("A", next, 1, p, now) { // p takes blocks until above its share
 			next++
 		}
 		next++
 		if i < len(peers)-1 {
 			for range 3 { // asking again (bitswap does) is still one peer
-				if g.Allow("A", z, p, now) {
+				if g.Allow("A", z, 1, p, now) {
 					t.Fatalf("%s, above its share, was granted z after asking again", p)
 				}
 			}
 			continue
 		}
-		if !g.Allow("A", z, p, now) {
+		if !g.Allow("A", z, 1, p, now) {
 			t.Fatalf("%s, the last of the site to ask for z, was refused it", p)
 		}
 	}
@@ -256,28 +256,27 @@ func TestSiteGrantsBlockAskedByAllIsGranted(t *testing.T) {
 // its share of the next blocks, not a burst of them that its uplink alone
 // would then carry to its neighbours.
 func TestSiteGrantsNewcomerStartsAtTheMean(t *testing.T) {
-	g := NewSiteGrants[string, int, string](30 * time.Second)
+	g := NewSiteGrants[string, int, string](30*time.Second, 1)
 	now := time.Unix(1000, 0)
 	for b := range 20 {
-		g.Allow("A", b, []string{"a1", "a2"}[b%2], now)
+		g.Allow("A", b, 1, []string{"a1", "a2"}[b%2], now)
 	}
 	steps := []struct {
 		peer  string
 		block int
 		want  bool
 	}{
-		{"a3", 20, true}, // a3 starts at 10, as a1 and a2
+		{"a3", 20, true}, // a3 starts at 10 (21 grants over 2), as a1 and a2
 		{"a3", 21, true},
-		{"a3", 22, true},
-		{"a3", 23, true},  // a3 14, mean 34/3
-		{"a3", 24, false}, // more than ShareSlack above
-		{"a1", 24, true},
-		{"a2", 25, true},
-		{"a3", 25, false}, // granted to a2: a3 fetches it over the LAN
-		{"a3", 26, true},
+		{"a3", 22, true},  // a3 13, mean 34/3
+		{"a3", 23, false}, // more than ShareSlack above
+		{"a1", 23, true},
+		{"a2", 24, true},
+		{"a3", 24, false}, // granted to a2: a3 fetches it over the LAN
+		{"a3", 25, true},  // a3 13, mean 36/3
 	}
 	for i, s := range steps {
-		if got := g.Allow("A", s.block, s.peer, now); got != s.want {
+		if got := g.Allow("A", s.block, 1, s.peer, now); got != s.want {
 			t.Fatalf("step %d: %s asks %d: %v, want %v", i, s.peer, s.block, got, s.want)
 		}
 	}
@@ -286,16 +285,61 @@ func TestSiteGrantsNewcomerStartsAtTheMean(t *testing.T) {
 // BenchmarkSiteGrantsAllow: sites of 20 devices asking for 400 blocks in
 // turn, as the simulator's seed judges them.
 func BenchmarkSiteGrantsAllow(b *testing.B) {
-	g := NewSiteGrants[int32, int32, int32](30 * time.Second)
+	g := NewSiteGrants[int32, int32, int32](30*time.Second, 1)
 	now := time.Unix(0, 0)
 	i := 0
 	for b.Loop() {
 		site := int32(i % 1000)
 		dev := site*20 + int32(i/1000%20)
-		g.Allow(site, int32(i/20000%400), dev, now)
+		g.Allow(site, int32(i/20000%400), 1, dev, now)
 		now = now.Add(time.Microsecond)
 		i++
 	}
+}
+
+// TestSiteGrantsSharesAreBytes: shares count bytes, so a device that was
+// granted two of the largest chunks is above its share where one of
+// average size would not be, and small blocks (index pages, the keyring)
+// do not take a chunk's share each.
+func TestSiteGrantsSharesAreBytes(t *testing.T) {
+	const kib = 1 << 10
+	g := NewSiteGrants[string, string, string](30*time.Second, 256*kib)
+	now := time.Unix(1000, 0)
+	for _, p := range []string{"a1", "a2", "a3"} {
+		g.Allow("A", "list", 0, p, now) // the block list: all three are active
+	}
+	steps := []struct {
+		peer, block string
+		size        int64
+		want        bool
+	}{
+		{"a1", "i1", 2 * kib, true}, // small blocks: a1 takes them all
+		{"a1", "i2", 2 * kib, true},
+		{"a1", "i3", 2 * kib, true},
+		{"a1", "i4", 2 * kib, true},
+		{"a2", "c1", 512 * kib, true},
+		{"a2", "c2", 512 * kib, false}, // 512 KiB over a mean of 174: more than 256 above
+		{"a3", "c2", 512 * kib, true},
+		{"a1", "c3", 256 * kib, true}, // a1 264 KiB
+		{"a1", "c4", 128 * kib, true},
+		{"a1", "c5", 128 * kib, true},
+		{"a1", "c6", 128 * kib, true},
+		{"a1", "c7", 128 * kib, true},
+		{"a1", "c8", 128 * kib, true},  // a1 904 KiB, mean 643: 261 above
+		{"a1", "c9", 128 * kib, false}, // more than 256 above the mean
+	}
+	for i, s := range steps {
+		if got := g.Allow("A", s.block, s.size, s.peer, now); got != s.want {
+			t.Fatalf("step %d: %s asks %s (%d KiB): %v, want %v", i, s.peer, s.block, s.size/kib, got, s.want)
+		}
+	}
+}
+
+// blockSize is block b's size in the oracle comparison: 128–512, as
+// chunks are in KiB (the rule's block, its slack, is 256).
+func blockSize(b int) int64 {
+	h := uint32(b) * 2654435761
+	return 128 + int64(h>>16)%385
 }
 
 // TestSiteGrantsMatchesOracle plays random sequences of requests and
@@ -322,8 +366,8 @@ func TestSiteGrantsMatchesOracle(t *testing.T) {
 		for _, mono := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/monotonic=%v", c.name, mono), func(t *testing.T) {
 				rng := rand.New(rand.NewPCG(uint64(ci), 1))
-				g := NewSiteGrants[int, int, int](c.window)
-				o := newOracleGrants[int, int, int](c.window)
+				g := NewSiteGrants[int, int, int](c.window, 256)
+				o := newOracleGrants[int, int, int](c.window, 256)
 				now := time.Unix(1000, 0)
 				if mono {
 					now = time.Now()
@@ -364,7 +408,8 @@ func TestSiteGrantsMatchesOracle(t *testing.T) {
 						continue
 					}
 					ask := func(site, b int) {
-						got, want := g.Allow(site, b, p, now), o.Allow(site, b, p, now)
+						size := blockSize(b)
+						got, want := g.Allow(site, b, size, p, now), o.Allow(site, b, size, p, now)
 						if got != want {
 							t.Fatalf("call %d: %d of %d asks %d: %v, the oracle says %v", i, p, site, b, got, want)
 						}
@@ -401,7 +446,7 @@ func TestSiteGrantsMatchesOracle(t *testing.T) {
 				}
 				for s, sh := range g.sites {
 					osh := o.sites[s]
-					if osh == nil || len(sh.peers) != osh.order.Len() || sh.grants != osh.grants {
+					if osh == nil || len(sh.peers) != osh.order.Len() || sh.bytes != osh.grants {
 						t.Fatalf("site %d differs from the oracle's", s)
 					}
 				}

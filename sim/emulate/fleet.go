@@ -252,7 +252,7 @@ func (e *emulation) newNode(name string, key p2pcrypto.PrivKey, addr string, xc 
 	if n.st, err = store.Open(filepath.Join(n.dir, "store"), store.Options{Logger: log}); err != nil {
 		return nil, fmt.Errorf("emulate: %s: %w", name, err)
 	}
-	xc.Host, xc.Blockstore = h, n.st.Blockstore()
+	xc.Host, xc.Blockstore, xc.Logger = h, n.st.Blockstore(), log
 	n.ex = exchange.New(e.ctx, xc)
 	return n, nil
 }
