@@ -138,7 +138,7 @@ func benchVsStream(b *testing.B, fill benchCase, dstStore func(*testing.B) (bloc
 	for range b.N {
 		b.StopTimer()
 		dbs, closeStore := dstStore(b)
-		src, dst := newBenchPeer(b, newStore()), newBenchPeer(b, dbs)
+		src, dst := newBenchPeer(b, newStore(), seedRole), newBenchPeer(b, dbs, nil)
 		fetch := fill(b, src.bs, size)
 		if err := dst.h.Connect(context.Background(), peer.AddrInfo{ID: src.h.ID(), Addrs: src.h.Addrs()}); err != nil {
 			b.Fatal(err)
@@ -207,11 +207,19 @@ type benchPeer struct {
 	close func()
 }
 
-func newBenchPeer(b *testing.B, bs blockstore.Blockstore) *benchPeer {
+// seedRole configures a benchmark's source as `meshota seed` runs: the
+// fetch of figures 3a and 3b is a device's from a seed.
+func seedRole(c *Config) { c.OncePerSite = 30 * time.Second }
+
+func newBenchPeer(b *testing.B, bs blockstore.Blockstore, role func(*Config)) *benchPeer {
 	h, err := host.New(context.Background(), host.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	ex := New(context.Background(), Config{Host: h, Blockstore: bs})
+	cfg := Config{Host: h, Blockstore: bs}
+	if role != nil {
+		role(&cfg)
+	}
+	ex := New(context.Background(), cfg)
 	return &benchPeer{h: h, bs: bs, ex: ex, close: func() { ex.Close(); h.Close() }}
 }

@@ -45,7 +45,9 @@ type Config struct {
 	Cap Rate
 	// OncePerSite, when positive, makes this node (a seed) send each block
 	// to at most one peer per site within that window (see siteFilter);
-	// SiteOf names a peer's site (default: SiteOf(Host)).
+	// SiteOf names a peer's site (default: SiteOf(Host)). Such a seed also
+	// answers a want-have for a block it grants with the block itself
+	// (seedAnswersHaves).
 	OncePerSite time.Duration
 	SiteOf      func(peer.ID) string
 	// Plain makes this a device that keeps plaintext only
@@ -130,7 +132,8 @@ func New(ctx context.Context, cfg Config) *Exchange {
 			return int64(n)
 		})
 		e.site.log = cfg.Logger
-		opts = append(opts, bitswap.WithPeerBlockRequestFilter(e.site.allow))
+		opts = append(opts, bitswap.WithPeerBlockRequestFilter(e.site.allow),
+			bitswap.WithWantHaveReplaceSize(seedAnswersHaves))
 	}
 	if cfg.idleAfter == 0 {
 		cfg.idleAfter = defaultIdleAfter
@@ -149,6 +152,19 @@ func New(ctx context.Context, cfg Config) *Exchange {
 	e.svc = blockservice.New(bstore, verifiedFetches{e.bs})
 	return e
 }
+
+// seedAnswersHaves is the largest block a seed with the site filter sends
+// in answer to a want-have (boxo's WithWantHaveReplaceSize; its default is
+// 1 KiB), so every chunk. A fetch's bitswap session starts by asking
+// every peer want-have; the want-block that followed the seed's HAVE
+// waited for boxo's 20 ms send tick and a round trip: ≈25 ms to the first
+// block on loopback, 5 ms now (figure 3b, docs/PERFORMANCE.md), a WAN
+// round trip saved per fresh block on a fleet. Only behind the filter: it
+// refuses (DONT_HAVE) a block already granted to the asker's site, which
+// its neighbours then send, so no device gets a block from both the seed
+// and its LAN; devices keep answering HAVE, or each neighbour holding a
+// block would send it.
+const seedAnswersHaves = content.MaxChunkSize + 1<<10
 
 // SetSeeds replaces the set of seed peer IDs.
 func (e *Exchange) SetSeeds(ids []peer.ID) {
