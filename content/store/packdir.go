@@ -55,6 +55,7 @@ type packDir struct {
 	aio        *aioQueue             // writes abufs to the O_DIRECT files (aio.go); nil before the first or without AIO
 	noAIO      bool                  // AIO failed: direct writes go through write(2)
 	noPrealloc bool                  // fallocate failed: appends extend the file
+	mapped     []byte                // abufs' memory when mmapped; unmapped at Close
 
 	gmu     sync.Mutex // pending; a leaf: held briefly, never while waiting
 	pending *putGroup  // Puts waiting for the next append (groupcommit.go)
@@ -354,12 +355,20 @@ const preallocStep = 16 << 20
 // It returns the end of what it wrote.
 func (d *packDir) writeAligned(p *pack, iov [][]byte, off int64) (int64, error) {
 	if d.abufs[0] == nil {
+		// Outside the Go heap (mmap: page-aligned, as O_DIRECT needs):
+		// 4 MiB of live heap would also raise the collector's goal by
+		// as much (peak heap of a 1 GiB assembly 47 → 55 MiB).
 		const size = 1 << 20
-		raw := make([]byte, len(d.abufs)*size+alignment)
-		skip := int(-uintptr(unsafe.Pointer(&raw[0])) & (alignment - 1))
+		raw, err := unix.Mmap(-1, 0, len(d.abufs)*size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANON)
+		if err != nil {
+			raw = make([]byte, len(d.abufs)*size+alignment)
+			skip := int(-uintptr(unsafe.Pointer(&raw[0])) & (alignment - 1))
+			raw = raw[skip:]
+		} else {
+			d.mapped = raw
+		}
 		for i := range d.abufs {
-			s := skip + i*size
-			d.abufs[i] = raw[s : s+size : s+size]
+			d.abufs[i] = raw[i*size : (i+1)*size : (i+1)*size]
 		}
 	}
 	if p.w != nil {
@@ -732,6 +741,10 @@ func (d *packDir) Close() error {
 	if d.aio != nil {
 		err = cmp.Or(err, d.aio.close())
 		d.aio = nil
+	}
+	if d.mapped != nil { // nothing writes from abufs any more: appends check closed under wmu
+		unix.Munmap(d.mapped)
+		d.mapped, d.abufs = nil, [directBuffers][]byte{}
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
