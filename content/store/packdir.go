@@ -382,12 +382,17 @@ func (d *packDir) writeAligned(p *pack, iov [][]byte, off int64) (int64, error) 
 
 // fillAligned copies iov into buffers from next, in turn, and hands each
 // full one, and the last one zero-padded to a multiple of alignment, to
-// send with its offset, starting at off. It stops early when send says
-// false, and returns the end of what it handed over.
+// send with its offset, starting at off. It takes a buffer only when it
+// has bytes for it, stops early when send says false, and returns the end
+// of what it handed over.
 func fillAligned(iov [][]byte, off int64, next func() []byte, send func(b []byte, off int64) bool) int64 {
-	buf, n := next(), 0
+	var buf []byte
+	n := 0
 	for _, b := range iov {
 		for len(b) > 0 {
+			if buf == nil {
+				buf, n = next(), 0
+			}
 			c := copy(buf[n:], b)
 			n, b = n+c, b[c:]
 			if n == len(buf) {
@@ -395,11 +400,11 @@ func fillAligned(iov [][]byte, off int64, next func() []byte, send func(b []byte
 					return off
 				}
 				off += int64(n)
-				buf, n = next(), 0
+				buf = nil
 			}
 		}
 	}
-	if n > 0 {
+	if buf != nil {
 		m := int(alignUp(int64(n)))
 		clear(buf[n:m])
 		if send(buf[:m], off) {
@@ -516,8 +521,8 @@ func (d *packDir) dropQueue() {
 	}
 }
 
-// preallocate makes p's file at least end long with fallocate (a past
-// the data reads as zeros, which the scan at open skips and cuts), so
+// preallocate makes p's file at least end long with fallocate (space
+// past the data reads as zeros, which the scan at open skips and cuts), so
 // that direct writes up to end do not extend the file: ext4 completes an
 // extending direct write before io_submit returns. Only with AIO; a
 // file system without fallocate gets extending writes.
