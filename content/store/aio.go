@@ -112,6 +112,8 @@ var littleEndian64 = func() bool {
 
 // submit starts writing b (aligned, as O_DIRECT needs) at off of f in
 // slot, which must be free: never submitted, or returned by wait since.
+// An error wrapping unix.EAGAIN means the kernel had no room to queue it
+// (the slot stays free): the caller may write b itself.
 func (q *aioQueue) submit(slot int, f *os.File, b []byte, off int64) error {
 	if len(b) == 0 {
 		return errors.New("aio: empty write")
@@ -131,7 +133,7 @@ func (q *aioQueue) submit(slot int, f *os.File, b []byte, off int64) error {
 	for {
 		n, _, e := unix.Syscall(unix.SYS_IO_SUBMIT, q.ctx, 1, uintptr(unsafe.Pointer(&cb)))
 		switch {
-		case e == unix.EINTR || e == unix.EAGAIN && n == 0 && q.busy == 0:
+		case e == unix.EINTR:
 			continue
 		case e != 0:
 			q.bufs[slot] = nil

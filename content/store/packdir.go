@@ -478,6 +478,9 @@ func (d *packDir) writeAIO(q *aioQueue, w *os.File, iov [][]byte, off int64) (in
 	off = fillAligned(iov, off, next, func(b []byte, off int64) bool {
 		if first == nil && d.aio == q {
 			if err := q.submit(slot, w, b, off); err != nil {
+				if errors.Is(err, unix.EAGAIN) { // no room in the kernel now: write it here
+					_, err = w.WriteAt(b, off)
+				}
 				note(err)
 				free = append(free, slot)
 			}
