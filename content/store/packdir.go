@@ -552,17 +552,6 @@ func (d *packDir) openDirect(p *pack) {
 	}
 }
 
-// preallocated is the bytes past the newest pack's valid part that
-// preallocate reserved: on disk, not in the store.
-func (d *packDir) preallocated() int64 {
-	d.wmu.Lock()
-	defer d.wmu.Unlock()
-	if d.cur == nil || d.cur.alloc == 0 {
-		return 0
-	}
-	return d.cur.alloc - d.cur.size
-}
-
 // truncate cuts p's file to its valid part: after a failed append, and
 // to drop the preallocated space of a pack no longer appended to.
 func (p *pack) truncate() error {

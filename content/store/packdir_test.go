@@ -242,10 +242,16 @@ func TestPackDeleteAndReopen(t *testing.T) {
 	}
 }
 
-// storedSize is the bytes of d's pack files, less the newest pack's
-// preallocated space.
+// storedSize is the bytes of d's pack files, less the space preallocate
+// reserved past the newest pack's valid part (on disk, not in the store).
 func storedSize(t *testing.T, d *packDir) int64 {
-	return dirSize(t, d.dir) - d.preallocated()
+	d.wmu.Lock()
+	var slack int64
+	if d.cur != nil && d.cur.alloc > 0 {
+		slack = d.cur.alloc - d.cur.size
+	}
+	d.wmu.Unlock()
+	return dirSize(t, d.dir) - slack
 }
 
 func dirSize(t *testing.T, dir string) int64 {

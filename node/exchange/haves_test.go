@@ -17,7 +17,6 @@ import (
 // rawClient speaks bitswap to a server directly: one message out, the
 // server's answers in.
 type rawClient struct {
-	h   interface{ ID() peer.ID }
 	net interface {
 		SendMessage(context.Context, peer.ID, bsmsg.BitSwapMessage) error
 	}
@@ -35,7 +34,7 @@ func newRawClient(t *testing.T, servers ...*peerNode) *rawClient {
 	t.Helper()
 	h := newLoopbackHost(t)
 	n := bsnet.NewFromIpfsHost(h)
-	c := &rawClient{h: h, net: n, in: make(chan bsmsg.BitSwapMessage, 16)}
+	c := &rawClient{net: n, in: make(chan bsmsg.BitSwapMessage, 16)}
 	n.Start(c)
 	t.Cleanup(n.Stop)
 	for _, s := range servers {
