@@ -14,8 +14,10 @@ import (
 // an eventfd that Go's netpoller waits on.
 //
 // Why not write(2): a goroutine blocked in a system call keeps its P
-// until sysmon takes it back, and sysmon does not while the other Ps
-// have work of their own queued (runtime.retake): a 1 MiB direct append
+// until sysmon takes it back, and sysmon leaves it (up to 10 ms) while
+// that P's run queue is empty and another P is spinning or idle
+// (runtime.retake), which a pipeline handing work over channels often
+// is: a 1 MiB direct append
 // took a core away from publishing's workers for the ≈1 ms the device
 // needed (0.48 s of 0.6 s of writes over two 256 MiB publishes: 1.55 of
 // 2 cores used; docs/CONTENT.md, session 8). A submitted write does not
@@ -160,7 +162,10 @@ func (q *aioQueue) wait() (int, error) {
 		// comes between the two raises the counter, so the read returns.
 		n, _, e := unix.Syscall6(unix.SYS_IO_GETEVENTS, q.ctx, 0, uintptr(len(q.events)),
 			uintptr(unsafe.Pointer(&q.events[0])), uintptr(unsafe.Pointer(&unix.Timespec{})), 0)
-		if e != 0 && e != unix.EINTR {
+		switch {
+		case e == unix.EINTR:
+			n = 0
+		case e != 0:
 			return -1, fmt.Errorf("io_getevents: %w", e)
 		}
 		for _, ev := range q.events[:n] {
