@@ -458,19 +458,23 @@ func (d *packDir) writeAIO(q *aioQueue, w *os.File, iov [][]byte, off int64) (in
 	for i := range d.abufs {
 		free = append(free, i)
 	}
+	// reap waits for a write to complete and returns its slot. If the
+	// wait itself failed, the queue is given up (which waits for every
+	// write) and slot 0 is free; first holds the error, so the next send
+	// stops the append.
+	reap := func() int {
+		s, err := q.wait()
+		note(err)
+		if s < 0 {
+			d.dropQueue()
+			return 0
+		}
+		return s
+	}
 	slot := -1 // the slot being filled
 	next := func() []byte {
 		if len(free) == 0 {
-			s, err := q.wait()
-			note(err)
-			if s < 0 { // the wait itself failed: dropQueue waits for every write
-				d.dropQueue()
-				for i := 1; i < len(d.abufs); i++ {
-					free = append(free, i)
-				}
-				s = 0
-			}
-			free = append(free, s)
+			free = append(free, reap())
 		}
 		slot, free = free[len(free)-1], free[:len(free)-1]
 		return d.abufs[slot]
@@ -490,12 +494,7 @@ func (d *packDir) writeAIO(q *aioQueue, w *os.File, iov [][]byte, off int64) (in
 		return first == nil
 	})
 	for d.aio == q && q.busy > 0 {
-		if s, err := q.wait(); err != nil {
-			note(err)
-			if s < 0 {
-				d.dropQueue()
-			}
-		}
+		reap()
 	}
 	return off, first
 }
@@ -559,6 +558,14 @@ func (p *pack) truncate() error {
 	return p.f.Truncate(p.size)
 }
 
+// dropPrealloc truncates p if it has preallocated space.
+func (p *pack) dropPrealloc() error {
+	if p.alloc == 0 {
+		return nil
+	}
+	return p.truncate()
+}
+
 func (p *pack) close() {
 	p.f.Close()
 	if p.w != nil {
@@ -597,10 +604,8 @@ func pwritevAll(f *os.File, iov [][]byte, off int64) error {
 // starts the next one, its name durable before anything is written to it.
 func (d *packDir) startPack() error {
 	if d.cur != nil {
-		if d.cur.alloc > 0 {
-			if err := d.cur.truncate(); err != nil {
-				return err
-			}
+		if err := d.cur.dropPrealloc(); err != nil {
+			return err
 		}
 		if err := unix.Fdatasync(int(d.cur.f.Fd())); err != nil {
 			return err
@@ -730,10 +735,7 @@ func (d *packDir) Close() error {
 	}
 	var err error
 	if d.cur != nil {
-		if d.cur.alloc > 0 {
-			err = d.cur.truncate()
-		}
-		err = cmp.Or(err, unix.Fdatasync(int(d.cur.f.Fd())))
+		err = cmp.Or(d.cur.dropPrealloc(), unix.Fdatasync(int(d.cur.f.Fd())))
 	}
 	if d.aio != nil {
 		err = cmp.Or(err, d.aio.close())

@@ -155,7 +155,7 @@ func New(ctx context.Context, cfg Config) *Exchange {
 
 // seedAnswersHaves is the largest block a seed with the site filter sends
 // in answer to a want-have (boxo's WithWantHaveReplaceSize; its default is
-// 1 KiB), so every chunk. A fetch's bitswap session starts by asking
+// 1 KiB): every block content writes. A fetch's bitswap session starts by asking
 // every peer want-have; the want-block that followed the seed's HAVE
 // waited for boxo's 20 ms send tick and a round trip: ≈25 ms to the first
 // block on loopback, 5 ms now (figure 3b, docs/PERFORMANCE.md), a WAN
@@ -164,7 +164,7 @@ func New(ctx context.Context, cfg Config) *Exchange {
 // its neighbours then send, so no device gets a block from both the seed
 // and its LAN; devices keep answering HAVE, or each neighbour holding a
 // block would send it.
-const seedAnswersHaves = content.MaxChunkSize + 1<<10
+const seedAnswersHaves = content.MaxBlockSize
 
 // SetSeeds replaces the set of seed peer IDs.
 func (e *Exchange) SetSeeds(ids []peer.ID) {

@@ -8,6 +8,7 @@ import (
 
 	bsmsg "github.com/ipfs/boxo/bitswap/message"
 	pb "github.com/ipfs/boxo/bitswap/message/pb"
+	bsnetwork "github.com/ipfs/boxo/bitswap/network"
 	bsnet "github.com/ipfs/boxo/bitswap/network/bsnet"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
@@ -17,10 +18,8 @@ import (
 // rawClient speaks bitswap to a server directly: one message out, the
 // server's answers in.
 type rawClient struct {
-	net interface {
-		SendMessage(context.Context, peer.ID, bsmsg.BitSwapMessage) error
-	}
-	in chan bsmsg.BitSwapMessage
+	net bsnetwork.BitSwapNetwork
+	in  chan bsmsg.BitSwapMessage
 }
 
 func (c *rawClient) ReceiveMessage(_ context.Context, _ peer.ID, m bsmsg.BitSwapMessage) {

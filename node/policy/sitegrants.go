@@ -164,15 +164,15 @@ func (g *SiteGrants[S, B, P]) Allow(site S, b B, size int64, p P, at time.Time) 
 	// for shares to as many other peers as p has active neighbours goes to p
 	// whatever its share: each may have been above the mean when it
 	// asked, and none would ask again before a stall.
-	again, others := false, int64(0)
+	again, others := false, 0
 	if refusedBy != nil {
 		again = slices.Contains(*refusedBy, p)
-		others = int64(len(*refusedBy))
+		others = len(*refusedBy)
 	}
 	if again {
 		others--
 	}
-	if n := int64(len(sh.peers)); others < n-1 && m.bytes*n > sh.bytes+g.slack*n {
+	if n := len(sh.peers); others < n-1 && m.bytes*int64(n) > sh.bytes+g.slack*int64(n) {
 		if refusedBy == nil {
 			refusedBy = &[]P{p}
 		} else if !again {

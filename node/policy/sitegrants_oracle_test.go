@@ -84,11 +84,11 @@ func (g *oracleGrants[S, B, P]) Allow(site S, b B, size int64, p P, now time.Tim
 	// whatever its share: each may have been above the mean when it
 	// asked, and none would ask again before a stall.
 	again := slices.Contains(refusedBy, p)
-	others := int64(len(refusedBy))
+	others := len(refusedBy)
 	if again {
 		others--
 	}
-	if n := int64(sh.order.Len()); others < n-1 && m.grants*n > sh.grants+g.slack*n {
+	if n := sh.order.Len(); others < n-1 && m.grants*int64(n) > sh.grants+g.slack*int64(n) {
 		if !again {
 			refusedBy = append(refusedBy, p)
 		}
